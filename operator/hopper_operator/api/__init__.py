@@ -1,0 +1,1 @@
+"""The HopperInstance API: pydantic models, the single source of truth for the CRD."""

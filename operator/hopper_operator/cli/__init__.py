@@ -1,0 +1,1 @@
+"""Command-line entry points: `hopper-operator` and the `kubectl hopper` plugin."""

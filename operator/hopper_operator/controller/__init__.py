@@ -1,0 +1,1 @@
+"""Kopf wiring: watches, in-memory indexes, a work queue, and the executor of plans."""

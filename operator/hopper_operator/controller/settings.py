@@ -1,0 +1,34 @@
+"""Operator settings: what `hopper-operator run` flags set, mapped onto Kopf's settings."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import kopf
+
+from hopper_operator.resources.owned import INSTANCE_LABEL
+
+OWNED_RESOURCES = (("apps", "deployments"), ("v1", "configmaps"), ("v1", "pods"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    workers: int = 8
+    peering: str | None = None  # None: standalone, one replica (strategy: Recreate)
+    watch_server_timeout: int = 600
+    chunk_size: int | None = 500
+
+    def apply(self, settings: kopf.OperatorSettings) -> None:
+        # Only our own children: never list every Deployment, ConfigMap and Pod in the cluster.
+        for selector in OWNED_RESOURCES:
+            settings.watching.label_selectors[selector] = INSTANCE_LABEL
+        settings.watching.server_timeout = self.watch_server_timeout
+        settings.watching.chunk_size = self.chunk_size
+        # Failures are reported in status and Events by the reconciler, not as Kopf's logs.
+        settings.posting.level = logging.WARNING
+        if self.peering:
+            settings.peering.name = self.peering
+            settings.peering.standalone = False
+        else:
+            settings.peering.standalone = True

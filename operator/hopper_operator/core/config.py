@@ -1,0 +1,38 @@
+"""Effective config: the parent's effective config deep-merged with the child's own."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+# A ConfigMap holds at most 1 MiB; stay well below so the object and its metadata fit.
+MAX_CONFIG_BYTES = 256 * 1024
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """`override` wins key by key; two objects under one key merge, anything else replaces."""
+    merged = dict(base)
+    for key, value in override.items():
+        current = merged.get(key)
+        if isinstance(current, Mapping) and isinstance(value, Mapping):
+            merged[key] = deep_merge(current, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def effective_config(configs_from_root: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for config in configs_from_root:
+        merged = deep_merge(merged, config)
+    return merged
+
+
+def canonical_json(config: Mapping[str, Any]) -> str:
+    return json.dumps(config, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(config).encode()).hexdigest()[:16]

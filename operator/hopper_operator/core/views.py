@@ -1,0 +1,143 @@
+"""Compact, immutable views of observed objects, parsed once when an event arrives.
+
+The in-memory indexes hold these rather than raw bodies: the reconciler reads them without
+a request, and a malformed object is caught here once instead of in every reconcile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from hopper_operator.api.enums import Phase
+from hopper_operator.api.models import HopperInstanceSpec, HopperInstanceStatus
+
+RESTARTED_AT = "hopper.dev/restartedAt"
+SPEC_HASH = "hopper.dev/spec-hash"
+CONFIG_HASH = "hopper.dev/config-hash"
+
+
+def parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class InstanceView:
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    resource_version: str
+    spec: HopperInstanceSpec | None
+    spec_error: str | None
+    status: HopperInstanceStatus
+    labels: Mapping[str, str]
+    owner_references: tuple[Mapping[str, Any], ...]
+    finalizers: tuple[str, ...]
+    deleting: bool
+    restarted_at: datetime | None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
+
+    @property
+    def phase(self) -> Phase:
+        return self.status.phase or Phase.CREATED
+
+    @property
+    def parent_name(self) -> str | None:
+        return self.spec.parent_name if self.spec else None
+
+
+def instance_view(body: Mapping[str, Any]) -> InstanceView:
+    meta = body.get("metadata", {})
+    spec: HopperInstanceSpec | None
+    try:
+        spec, spec_error = HopperInstanceSpec.model_validate(body.get("spec", {})), None
+    except ValidationError as error:
+        spec, spec_error = None, _readable(error)
+    try:
+        status = HopperInstanceStatus.model_validate(body.get("status") or {})
+    except ValidationError:
+        status = HopperInstanceStatus()  # a status we cannot read is one we rewrite
+    return InstanceView(
+        namespace=meta.get("namespace", ""),
+        name=meta.get("name", ""),
+        uid=meta.get("uid", ""),
+        generation=int(meta.get("generation", 1)),
+        resource_version=str(meta.get("resourceVersion", "")),
+        spec=spec,
+        spec_error=spec_error,
+        status=status,
+        labels=dict(meta.get("labels") or {}),
+        owner_references=tuple(dict(ref) for ref in meta.get("ownerReferences") or ()),
+        finalizers=tuple(meta.get("finalizers") or ()),
+        deleting=bool(meta.get("deletionTimestamp")),
+        restarted_at=parse_time((meta.get("annotations") or {}).get(RESTARTED_AT)),
+    )
+
+
+def _readable(error: ValidationError) -> str:
+    return "; ".join(
+        f"spec.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" if e["loc"] else e["msg"]
+        for e in error.errors()
+    )
+
+
+@dataclass(frozen=True)
+class WorkloadView:
+    """What the reconciler needs of an instance's Deployment."""
+
+    spec_hash: str | None
+    replicas: int
+    up_to_date: bool  # the deployment controller has seen the latest spec
+    available_replicas: int
+    updated_replicas: int
+    failure: str | None
+
+    @property
+    def available(self) -> bool:
+        return (
+            self.up_to_date
+            and self.updated_replicas >= self.replicas
+            and self.available_replicas >= self.replicas
+        )
+
+
+def workload_view(body: Mapping[str, Any]) -> WorkloadView:
+    meta = body.get("metadata", {})
+    spec = body.get("spec") or {}
+    status = body.get("status") or {}
+    up_to_date = int(status.get("observedGeneration", 0)) >= int(meta.get("generation", 1))
+    return WorkloadView(
+        spec_hash=(meta.get("annotations") or {}).get(SPEC_HASH),
+        replicas=int(spec.get("replicas", 1)),
+        up_to_date=up_to_date,
+        available_replicas=int(status.get("availableReplicas", 0)),
+        updated_replicas=int(status.get("updatedReplicas", 0)),
+        failure=_failure(status) if up_to_date else None,
+    )
+
+
+def _failure(status: Mapping[str, Any]) -> str | None:
+    for condition in status.get("conditions") or ():
+        kind, state, reason = (
+            condition.get("type"),
+            condition.get("status"),
+            condition.get("reason"),
+        )
+        if kind == "Progressing" and state == "False" and reason == "ProgressDeadlineExceeded":
+            return f"ProgressDeadlineExceeded: {condition.get('message', '')}".strip()
+        if kind == "ReplicaFailure" and state == "True":
+            return f"ReplicaFailure: {condition.get('message', '')}".strip()
+    return None

@@ -1,0 +1,143 @@
+"""A thin async REST client over kubernetes_asyncio's transport and credentials.
+
+The operator reads through watches (Kopf) and only writes here, so the wrapper speaks raw
+JSON paths: no generated model classes are built per request, and every write is one
+request with exactly the body we mean.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+from kubernetes_asyncio import client as k8s
+from kubernetes_asyncio import config as k8s_config
+from kubernetes_asyncio.config.config_exception import ConfigException
+
+from hopper_operator import GROUP, PLURAL, VERSION
+
+FIELD_MANAGER = "hopper-operator"
+USER_AGENT = "hopper-operator/0.1"
+
+MERGE_PATCH = "application/merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+
+
+class KubeError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
+        self.message = message
+
+
+class NotFoundError(KubeError):
+    pass
+
+
+class ConflictError(KubeError):
+    """A resourceVersion precondition failed: the object changed since we read it."""
+
+
+def instance_path(namespace: str, name: str = "") -> str:
+    base = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}"
+    return f"{base}/{name}" if name else base
+
+
+def config_map_path(namespace: str, name: str = "") -> str:
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    return f"{base}/{name}" if name else base
+
+
+def deployment_path(namespace: str, name: str = "") -> str:
+    base = f"/apis/apps/v1/namespaces/{namespace}/deployments"
+    return f"{base}/{name}" if name else base
+
+
+def events_path(namespace: str) -> str:
+    return f"/api/v1/namespaces/{namespace}/events"
+
+
+async def load_configuration() -> k8s.Configuration:
+    """In-cluster credentials when running in a pod, the kubeconfig otherwise."""
+    configuration = k8s.Configuration()
+    try:
+        k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    except ConfigException:
+        await k8s_config.load_kube_config(client_configuration=configuration)
+    return configuration
+
+
+class Kube:
+    def __init__(self, configuration: k8s.Configuration) -> None:
+        self._api = k8s.ApiClient(configuration)
+        self._api.user_agent = USER_AGENT
+
+    async def __aenter__(self) -> Kube:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._api.close()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        content_type: str = "application/json",
+        query: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        response = await self._api.call_api(
+            path,
+            method,
+            query_params=list((query or {}).items()),
+            header_params={"Content-Type": content_type, "Accept": "application/json"},
+            body=body,
+            auth_settings=["BearerToken"],
+            _preload_content=False,
+        )
+        try:
+            raw = await response.read()
+        finally:
+            response.release()
+        payload: dict[str, Any] = json.loads(raw) if raw else {}
+        if response.status >= 400:
+            raise _error(response.status, payload)
+        return payload
+
+    async def merge_patch(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        return await self.request("PATCH", path, body=body, content_type=MERGE_PATCH)
+
+    async def apply(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Server-side apply: create or update in one request, owning only our fields."""
+        query = {"fieldManager": FIELD_MANAGER, "force": "true"}
+        return await self.request("PATCH", path, body=body, content_type=APPLY_PATCH, query=query)
+
+    async def create(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        return await self.request("POST", path, body=body)
+
+    async def delete(self, path: str, *, propagation: str = "Background") -> None:
+        """Delete, treating an object already gone as deleted."""
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
+        with contextlib.suppress(NotFoundError):
+            await self.request("DELETE", path, body=body)
+
+
+def _error(status: int, payload: Mapping[str, Any]) -> KubeError:
+    message = str(payload.get("message") or payload)
+    if status == 404:
+        return NotFoundError(status, message)
+    if status == 409:
+        return ConflictError(status, message)
+    return KubeError(status, message)

@@ -1,0 +1,1 @@
+"""Pure builders of the objects an instance owns, as plain dicts."""

@@ -1,0 +1,101 @@
+"""The ConfigMap and Deployment an instance owns, built from plain values.
+
+Each carries a hash of what it was built from, so the reconciler compares one annotation
+with what it would build instead of diffing server-defaulted objects.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hopper_operator import GROUP, KIND, VERSION
+from hopper_operator.api.models import Runtime
+from hopper_operator.core.config import canonical_json, config_hash
+from hopper_operator.core.views import CONFIG_HASH, SPEC_HASH
+
+__all__ = ["CONFIG_HASH", "INSTANCE_LABEL", "SPEC_HASH", "config_map", "deployment"]
+
+INSTANCE_LABEL = "hopper.dev/instance"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "hopper-operator"}
+CONFIG_FILE = "config.json"
+CONFIG_MOUNT = "/etc/hopper"
+
+
+def config_map_name(instance: str) -> str:
+    return f"{instance}-config"
+
+
+def owner_reference(name: str, uid: str) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": KIND,
+        "name": name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _metadata(name: str, namespace: str, owner: str, owner_uid: str, **annotations: str) -> Any:
+    return {
+        "name": name,
+        "namespace": namespace,
+        "labels": {INSTANCE_LABEL: owner, **MANAGED_BY},
+        "annotations": annotations,
+        "ownerReferences": [owner_reference(owner, owner_uid)],
+    }
+
+
+def config_map(
+    *, instance: str, namespace: str, uid: str, config: dict[str, Any]
+) -> dict[str, Any]:
+    digest = config_hash(config)
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _metadata(
+            config_map_name(instance), namespace, instance, uid, **{CONFIG_HASH: digest}
+        ),
+        "data": {CONFIG_FILE: canonical_json(config)},
+    }
+
+
+def deployment(
+    *,
+    instance: str,
+    namespace: str,
+    uid: str,
+    runtime: Runtime,
+    replicas: int,
+    config_digest: str,
+) -> dict[str, Any]:
+    """The workload; `config_digest` in the pod template rolls it when the config changes."""
+    selector = {INSTANCE_LABEL: instance}
+    container: dict[str, Any] = {
+        "name": "hopper",
+        "image": runtime.image,
+        "env": [{"name": e.name, "value": e.value} for e in runtime.env],
+        "volumeMounts": [{"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True}],
+        "resources": runtime.resources.model_dump(exclude_defaults=True),
+    }
+    if runtime.command:
+        container["command"] = list(runtime.command)
+    if runtime.args:
+        container["args"] = list(runtime.args)
+    template = {
+        "metadata": {
+            "labels": {**selector, **MANAGED_BY},
+            "annotations": {CONFIG_HASH: config_digest},
+        },
+        "spec": {
+            "containers": [container],
+            "volumes": [{"name": "config", "configMap": {"name": config_map_name(instance)}}],
+        },
+    }
+    spec = {"replicas": replicas, "selector": {"matchLabels": selector}, "template": template}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _metadata(instance, namespace, instance, uid, **{SPEC_HASH: config_hash(spec)}),
+        "spec": spec,
+    }
