@@ -27,7 +27,9 @@ def test_transition_table_is_the_designed_one() -> None:
 
 
 @pytest.mark.parametrize(("source", "desired"), list(itertools.product(Phase, DesiredState)))
-def test_every_walk_takes_only_legal_edges_and_arrives(source: Phase, desired: DesiredState) -> None:
+def test_every_walk_takes_only_legal_edges_and_arrives(
+    source: Phase, desired: DesiredState
+) -> None:
     path = lifecycle.shortest_path(source, desired)
     here = source
     for phase in path:

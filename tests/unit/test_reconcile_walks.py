@@ -99,7 +99,9 @@ CASES = list(itertools.product(Phase, DesiredState, PARENTS, (False, True), (Fal
 
 
 @pytest.mark.parametrize(("start", "own", "parent", "runtime", "deleting"), CASES)
-def test_walk(start: Phase, own: DesiredState, parent: str | Phase, runtime: bool, deleting: bool) -> None:
+def test_walk(
+    start: Phase, own: DesiredState, parent: str | Phase, runtime: bool, deleting: bool
+) -> None:
     if own is not DesiredState.TERMINATED and start is Phase.TERMINATED:
         own = DesiredState.TERMINATED  # the API server keeps Terminated final
     is_child = parent != "root"
@@ -115,7 +117,13 @@ def test_walk(start: Phase, own: DesiredState, parent: str | Phase, runtime: boo
     me = instance_view(b)
     up = parent_view(parent)
     workload = None
-    if runtime and start in (Phase.STARTING, Phase.RUNNING, Phase.PAUSED, Phase.ERROR, Phase.STOPPING):
+    if runtime and start in (
+        Phase.STARTING,
+        Phase.RUNNING,
+        Phase.PAUSED,
+        Phase.ERROR,
+        Phase.STOPPING,
+    ):
         workload = WorkloadView("old", 2, True, 2, 2, None)
     phases = walk(world(me, *(v for v in (up,) if v), workload=workload), b)
 
@@ -126,8 +134,8 @@ def test_walk(start: Phase, own: DesiredState, parent: str | Phase, runtime: boo
         assert not set(phases[1:]) & lifecycle.STARTING_PHASES, f"started under {parent}: {phases}"
     rest = expected_rest(start, own, parent, deleting)
     if rest is None:
-        assert all(
-            p not in lifecycle.STARTING_PHASES for p in phases[1:]
-        ), f"moved without a parent: {phases}"
+        assert all(p not in lifecycle.STARTING_PHASES for p in phases[1:]), (
+            f"moved without a parent: {phases}"
+        )
     else:
         assert lifecycle.satisfies(phases[-1], rest), f"{phases} does not rest at {rest}"

@@ -376,12 +376,27 @@ def _dump(status: HopperInstanceStatus) -> dict[str, Any]:
     return status.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+def merge_patch(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """The RFC 7386 JSON merge patch that turns `before` into `after`.
+
+    Objects are diffed key by key (a removed key becomes null); anything else, lists
+    included, is replaced whole.
+    """
+    patch: dict[str, Any] = {}
+    for key, value in after.items():
+        old = before.get(key)
+        if isinstance(old, dict) and isinstance(value, dict):
+            nested = merge_patch(old, value)
+            if nested:
+                patch[key] = nested
+        elif old != value or key not in before:
+            patch[key] = value
+    patch.update({key: None for key in before if key not in after})
+    return patch
+
+
 def status_patch(old: HopperInstanceStatus, new: HopperInstanceStatus) -> dict[str, Any] | None:
-    """A JSON merge patch from `old` to `new`: changed keys, and None for removed ones."""
-    before, after = _dump(old), _dump(new)
-    patch: dict[str, Any] = {k: v for k, v in after.items() if before.get(k) != v}
-    patch.update({k: None for k in before if k not in after})
-    return patch or None
+    return merge_patch(_dump(old), _dump(new)) or None
 
 
 def decide(world: World) -> Plan:

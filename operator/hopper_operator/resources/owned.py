@@ -12,6 +12,7 @@ from hopper_operator import GROUP, KIND, VERSION
 from hopper_operator.api.models import Runtime
 from hopper_operator.core.config import canonical_json, config_hash
 from hopper_operator.core.views import CONFIG_HASH, SPEC_HASH
+from hopper_operator.core.workload import workload_hash
 
 __all__ = ["CONFIG_HASH", "INSTANCE_LABEL", "SPEC_HASH", "config_map", "deployment"]
 
@@ -96,6 +97,12 @@ def deployment(
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _metadata(instance, namespace, instance, uid, **{SPEC_HASH: config_hash(spec)}),
+        "metadata": _metadata(
+            instance,
+            namespace,
+            instance,
+            uid,
+            **{SPEC_HASH: workload_hash(runtime, replicas, config_digest)},
+        ),
         "spec": spec,
     }
