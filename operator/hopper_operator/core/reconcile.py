@@ -226,7 +226,9 @@ def _metadata(
     changes: dict[str, Any] = {}
     if labels != me.labels:
         changes["labels"] = labels
-    if tree.parent is not None:
+    # A parent being deleted is left alone: with --cascade=orphan the garbage collector is
+    # removing this very reference, and putting it back would fight the collector.
+    if tree.parent is not None and not tree.parent.deleting:
         refs = [
             r
             for r in me.owner_references
