@@ -77,7 +77,8 @@ class Operator:
     def start(self) -> None:
         self._log = self._log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "hopper_operator.cli.main", "run", "-n", self._namespace],
+            [sys.executable, "-m", "hopper_operator.cli.main", "run", "-n", self._namespace,
+             "--metrics-port", "0"],
             env=self._env,
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -9,36 +9,73 @@ import sys
 from collections.abc import Sequence
 
 from hopper_operator.api.crd import crd_yaml
+from hopper_operator.controller.settings import Settings
 
 
-def _run(args: argparse.Namespace) -> int:
+def _configure_logging(*, verbose: bool, json_logs: bool) -> None:
+    import kopf
+
+    kopf.configure(
+        verbose=verbose, log_format=kopf.LogFormat.JSON if json_logs else kopf.LogFormat.FULL
+    )
+    if not verbose:
+        # Kopf logs every handled event at INFO: thousands of lines saying nothing.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+
+
+def run_operator(options: Settings, namespaces: Sequence[str], liveness: str | None) -> None:
+    """Run until SIGINT/SIGTERM (Kopf installs the handlers and stops gracefully)."""
     import kopf
 
     from hopper_operator.controller import handlers  # noqa: F401  registers the handlers
-    from hopper_operator.controller.settings import Settings
 
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    options = Settings(workers=args.workers, peering=args.peering)
-    namespaces = args.namespace or []
     asyncio.run(
         kopf.operator(
             clusterwide=not namespaces,
-            namespaces=namespaces,
+            namespaces=list(namespaces),
             standalone=options.peering is None,
             peering_name=options.peering,
-            liveness_endpoint=args.liveness,
+            liveness_endpoint=liveness,
             memo=kopf.Memo(options=options),
         )
     )
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings(workers=args.workers, peering=args.peering, metrics_port=args.metrics_port)
+
+
+def _run(args: argparse.Namespace) -> int:
+    _configure_logging(verbose=args.verbose, json_logs=args.log_format == "json")
+    run_operator(_settings(args), args.namespace or [], args.liveness)
     return 0
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from hopper_operator.cli.dev import dev
+
+    _configure_logging(verbose=args.verbose, json_logs=args.log_format == "json")
+    return dev(_settings(args), namespace=args.dev_namespace)
 
 
 def _crd(_: argparse.Namespace) -> int:
     sys.stdout.write(crd_yaml())
     return 0
+
+
+def _operator_flags(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--workers", type=int, default=8, help="concurrent reconciles (default 8)")
+    command.add_argument(
+        "--peering",
+        default=None,
+        help="Kopf peering object, for several replicas with distinct priorities; "
+        "default: standalone (run one replica, strategy Recreate)",
+    )
+    command.add_argument(
+        "--metrics-port", type=int, default=9090, help="Prometheus metrics port; 0 disables"
+    )
+    command.add_argument("--log-format", choices=("plain", "json"), default="plain")
+    command.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -51,17 +88,19 @@ def parser() -> argparse.ArgumentParser:
         action="append",
         help="watch only this namespace (repeatable); default: all namespaces",
     )
-    run.add_argument("--workers", type=int, default=8, help="concurrent reconciles (default 8)")
-    run.add_argument(
-        "--peering",
-        default=None,
-        help="Kopf peering object for several replicas; default: standalone",
-    )
     run.add_argument(
         "--liveness", default=None, help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz"
     )
-    run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    _operator_flags(run)
     run.set_defaults(func=_run)
+    dev = commands.add_parser(
+        "dev", help="local control plane + CRD + samples + operator, in the foreground"
+    )
+    dev.add_argument(
+        "--dev-namespace", default="default", help="namespace for the samples (default: default)"
+    )
+    _operator_flags(dev)
+    dev.set_defaults(func=_dev, metrics_port=0)
     crd = commands.add_parser("crd", help="print the generated CustomResourceDefinition YAML")
     crd.set_defaults(func=_crd)
     return root

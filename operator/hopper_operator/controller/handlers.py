@@ -12,6 +12,7 @@ from typing import Any
 import kopf
 
 from hopper_operator import GROUP, PLURAL, VERSION
+from hopper_operator.controller.metrics import Metrics
 from hopper_operator.controller.reconciler import CHILDREN_REFRESH_SECONDS, Indexes, Key, Reconciler
 from hopper_operator.controller.settings import Settings
 from hopper_operator.core.views import CONFIG_HASH, InstanceView, instance_view, workload_view
@@ -75,6 +76,13 @@ async def start(*, memo: kopf.Memo, settings: kopf.OperatorSettings, **kwargs: A
     kube = Kube(await load_configuration())
     lookups = [_lookup(kwargs[name]) for name in INDEXES]
     reconciler = Reconciler(kube=kube, indexes=Indexes(*lookups))
+    every_instance = kwargs["hopper_instances"]
+    reconciler.metrics = Metrics(
+        instances=lambda: (view for store in every_instance.values() for view in store),
+        queue_depth=lambda: len(reconciler.queue),
+    )
+    if options.metrics_port:
+        reconciler.metrics.serve(options.metrics_port)
     memo["kube"], memo["reconciler"], memo["signatures"] = kube, reconciler, {}
     memo["children_index"] = kwargs["hopper_children"]
     memo["workers"] = [

@@ -8,11 +8,13 @@ conflict instead of taking an illegal step.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from hopper_operator.controller.metrics import Metrics
 from hopper_operator.controller.queue import WorkQueue
 from hopper_operator.core.reconcile import Plan, World, advance, decide
 from hopper_operator.core.views import InstanceView, WorkloadView, instance_view
@@ -58,6 +60,7 @@ def _first(values: Iterable[Any]) -> Any:
 class Reconciler:
     kube: Kube
     indexes: Indexes
+    metrics: Metrics | None = None
     queue: WorkQueue[Key] = field(default_factory=WorkQueue)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC).replace(microsecond=0)
     # resourceVersions we wrote and have not yet seen come back through the watch.
@@ -99,6 +102,7 @@ class Reconciler:
         if _revision(view.resource_version) < self._expected.get(key, 0):
             return  # our own last write has not reached the index yet; its event requeues
         self._expected.pop(key, None)
+        started = time.monotonic()
         try:
             await self._run(self.world(view))
         except NotFoundError:
@@ -111,8 +115,13 @@ class Reconciler:
             self._retry(key, error)
         else:
             self._failures.pop(key, None)
+        finally:
+            if self.metrics:
+                self.metrics.reconcile_duration.observe(time.monotonic() - started)
 
     def _retry(self, key: Key, error: Exception) -> None:
+        if self.metrics:
+            self.metrics.reconcile_errors.labels(type(error).__name__).inc()
         failures = self._failures.get(key, 0) + 1
         self._failures[key] = failures
         delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2**failures)
@@ -123,6 +132,12 @@ class Reconciler:
         for _ in range(MAX_STEPS_PER_PASS):
             plan = decide(world)
             written = await self._apply(world, plan)
+            if plan.stepped and self.metrics:
+                phases = (
+                    world.instance.phase.value,
+                    (plan.status.phase or world.instance.phase).value,
+                )
+                self.metrics.transitions.labels(*phases).inc()
             if plan.requeue_after is not None:
                 self.queue.add(world.instance.key, plan.requeue_after)
             if written is None or not plan.stepped:

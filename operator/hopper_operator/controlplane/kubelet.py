@@ -55,7 +55,8 @@ class StandInKubelet:
 
     def stop(self) -> None:
         self._stopped.set()
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
 
     def _loop(self) -> None:
         while not self._stopped.wait(self._interval):

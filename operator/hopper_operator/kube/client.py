@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
@@ -66,7 +67,10 @@ async def load_configuration() -> k8s.Configuration:
     try:
         k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     except ConfigException:
-        await k8s_config.load_kube_config(client_configuration=configuration)
+        # Read KUBECONFIG now, not at import time as the library's default does.
+        await k8s_config.load_kube_config(
+            config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration
+        )
     return configuration
 
 

@@ -1,0 +1,79 @@
+"""Pure helpers of `kubectl hopper`: drawing the scope tree, judging a wait."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from enum import IntEnum
+from typing import Any
+
+Obj = Mapping[str, Any]
+
+
+class WaitResult(IntEnum):
+    """Exit codes of `kubectl hopper wait`, stable for scripts."""
+
+    READY = 0
+    TIMED_OUT = 1
+    ERROR = 2
+    STALLED = 3
+
+
+def _condition(obj: Obj, kind: str) -> Mapping[str, Any]:
+    for condition in (obj.get("status") or {}).get("conditions") or ():
+        if condition.get("type") == kind:
+            return dict(condition)
+    return {}
+
+
+def judge(
+    obj: Obj, phase: str | None = None, started_after: str | None = None
+) -> WaitResult | None:
+    """READY or STALLED once decided, None while the instance is still on its way.
+
+    `started_after` (RFC 3339, UTC) waits for a restart: Ready only counts once the
+    instance has started again since then.
+    """
+    status = obj.get("status") or {}
+    if status.get("observedGeneration") != obj["metadata"].get("generation"):
+        return None
+    if started_after is not None and status.get("startedAt", "") < started_after:
+        return None
+    if _condition(obj, "Stalled").get("status") == "True":
+        return WaitResult.STALLED
+    ready = _condition(obj, "Ready").get("status") == "True"
+    if ready and (phase is None or status.get("phase") == phase):
+        return WaitResult.READY
+    return None
+
+
+def _line(obj: Obj) -> str:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    ready = _condition(obj, "Ready")
+    mark = "ready" if ready.get("status") == "True" else f"not ready: {ready.get('message', '...')}"
+    phase = status.get("phase", "Created")
+    return (
+        f"{obj['metadata']['name']} [{spec.get('scope')}] {phase}"
+        f" (desired {spec.get('state', 'Running')}) {mark}"
+    )
+
+
+def draw(objects: Iterable[Obj]) -> list[str]:
+    """The forest of instances, children indented under their parents, names sorted."""
+    by_name = {o["metadata"]["name"]: o for o in objects}
+    children: dict[str | None, list[str]] = {}
+    for name, obj in by_name.items():
+        parent = ((obj.get("spec") or {}).get("parentRef") or {}).get("name")
+        children.setdefault(parent if parent in by_name else None, []).append(name)
+    lines: list[str] = []
+
+    def walk(name: str, prefix: str, last: bool, top: bool) -> None:
+        branch = "" if top else ("└── " if last else "├── ")
+        lines.append(prefix + branch + _line(by_name[name]))
+        below = sorted(children.get(name, ()))
+        inner = prefix + ("" if top else ("    " if last else "│   "))
+        for index, child in enumerate(below):
+            walk(child, inner, index == len(below) - 1, top=False)
+
+    for root in sorted(children.get(None, ())):
+        walk(root, "", True, top=True)
+    return lines

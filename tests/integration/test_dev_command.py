@@ -1,0 +1,83 @@
+"""`hopper-operator dev` (what `make dev` runs), tried the way a new user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+from tests.integration.conftest import wait_for
+
+
+def test_dev_comes_up_pauses_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    log = (tmp_path / "dev.log").open("w+")
+    dev = subprocess.Popen(
+        [sys.executable, "-m", "hopper_operator.cli.main", "dev"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+
+        def paste_line() -> re.Match[str] | None:
+            return re.search(
+                r'export KUBECONFIG=(\S+) PATH="([^"]+):\$PATH"', Path(log.name).read_text()
+            )
+
+        found = wait_for(paste_line, timeout=120, what="the line to paste")
+        kubeconfig, path = found.group(1), found.group(2)
+        env = {**os.environ, "KUBECONFIG": kubeconfig, "PATH": f"{path}:{os.environ['PATH']}"}
+        children = list(psutil.Process(dev.pid).children(recursive=True))
+        # The executable's own name: /proc's comm stops at 15 characters.
+        names = {Path(p.exe()).name for p in children}
+        assert {"etcd", "kube-apiserver", "kube-controller-manager"} <= names
+
+        def user(*args: str) -> str:
+            result = subprocess.run(
+                ["kubectl", *args], env=env, capture_output=True, text=True, timeout=60, check=False
+            )
+            assert result.returncode == 0, f"kubectl {args}: {result.stderr}"
+            return result.stdout
+
+        def phases() -> dict[str, tuple[str, str]]:
+            items = json.loads(user("get", "hopper", "-o", "json"))["items"]
+            return {
+                i["metadata"]["name"]: (
+                    i.get("status", {}).get("phase", ""),
+                    next(
+                        (
+                            c["status"]
+                            for c in i.get("status", {}).get("conditions", [])
+                            if c["type"] == "Ready"
+                        ),
+                        "",
+                    ),
+                )
+                for i in items
+            }
+
+        wait_for(
+            lambda: len(phases()) == 6 and set(phases().values()) == {("Running", "True")},
+            timeout=120,
+            what="the sample tree Ready",
+        )
+        assert "READY" in user("get", "hopper").splitlines()[0]
+        assert user("hopper", "tree").startswith("acme [GLOBAL] Running")
+        user("hopper", "pause", "acme")
+        wait_for(
+            lambda: set(phases().values()) == {("Paused", "True")},
+            timeout=60,
+            what="the subtree Paused",
+        )
+    finally:
+        dev.send_signal(signal.SIGINT)
+        dev.wait(timeout=60)
+        log.close()
+    assert dev.returncode == 0, Path(log.name).read_text()[-3000:]
+    assert not [p for p in children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not Path(kubeconfig).parent.exists()

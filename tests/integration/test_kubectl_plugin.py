@@ -1,0 +1,77 @@
+"""`kubectl hopper` as a user runs it: found on PATH by the real kubectl."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from tests.conftest import Kubectl
+from tests.integration.conftest import Operator, PhaseRecorder, apply_samples, wait_for_phases
+
+from hopper_operator.controlplane import ControlPlane, kubectl_path
+from hopper_operator.controlplane.kubelet import StandInKubelet
+
+
+def plugin(control_plane: ControlPlane, *args: str) -> subprocess.CompletedProcess[str]:
+    env = control_plane.env()
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return subprocess.run(
+        [str(kubectl_path()), "hopper", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+def test_verbs_tree_and_wait_exit_codes(
+    kubectl: Kubectl,
+    namespace: str,
+    operator: Operator,
+    kubelet: StandInKubelet,
+    control_plane: ControlPlane,
+    phases: PhaseRecorder,
+) -> None:
+    apply_samples(kubectl, namespace)
+    wait_for_phases(kubectl, namespace, "Running", timeout=90)
+    tree = plugin(control_plane, "-n", namespace, "tree")
+    assert tree.returncode == 0, tree.stderr
+    lines = tree.stdout.splitlines()
+    assert lines[0].startswith("acme [GLOBAL] Running")
+    assert any(
+        line.startswith("│   └── acme-web-triage") or "└── acme-web-triage" in line
+        for line in lines
+    )
+
+    paused = plugin(control_plane, "-n", namespace, "pause", "acme", "--wait")
+    assert paused.returncode == 0, paused.stderr
+    wait_for_phases(kubectl, namespace, "Paused")
+    assert plugin(control_plane, "-n", namespace, "resume", "acme", "--wait").returncode == 0
+    wait_for_phases(kubectl, namespace, "Running")
+    restarted = plugin(control_plane, "-n", namespace, "restart", "acme-data", "--wait")
+    assert restarted.returncode == 0, restarted.stderr
+    assert phases.phases["acme-data"][-4:] == ["Stopping", "Stopped", "Starting", "Running"]
+
+    missing = plugin(control_plane, "-n", namespace, "wait", "nope", "--timeout", "2")
+    assert missing.returncode == 2 and "not found" in missing.stderr
+    orphan = {
+        "apiVersion": "hopper.dev/v1alpha1",
+        "kind": "HopperInstance",
+        "metadata": {"name": "waits"},
+        "spec": {"scope": "PROJECT", "parentRef": {"name": "absent"}},
+    }
+    kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(orphan))
+    timed_out = plugin(control_plane, "-n", namespace, "wait", "waits", "--timeout", "3")
+    assert timed_out.returncode == 1
+    wrong = {
+        **orphan,
+        "metadata": {"name": "wrong"},
+        "spec": {"scope": "PROJECT", "parentRef": {"name": "acme-web-triage"}},
+    }
+    kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(wrong))
+    stalled = plugin(control_plane, "-n", namespace, "wait", "wrong", "--timeout", "60")
+    assert stalled.returncode == 3

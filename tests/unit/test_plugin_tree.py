@@ -1,0 +1,65 @@
+"""`kubectl hopper` pure parts: the tree drawing and the wait verdicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hopper_operator.cli.tree import WaitResult, draw, judge
+
+
+def obj(
+    name: str,
+    parent: str | None = None,
+    *,
+    phase: str = "Running",
+    ready: bool = True,
+    generation: int = 1,
+    observed: int = 1,
+    stalled: bool = False,
+    started: str = "2026-11-26T10:00:00Z",
+) -> dict[str, Any]:
+    conditions = [{"type": "Ready", "status": "True" if ready else "False", "message": "m"}]
+    if stalled:
+        conditions.append({"type": "Stalled", "status": "True"})
+    spec: dict[str, Any] = {"scope": "PROJECT" if parent else "GLOBAL", "state": "Running"}
+    if parent:
+        spec["parentRef"] = {"name": parent}
+    return {
+        "metadata": {"name": name, "generation": generation},
+        "spec": spec,
+        "status": {
+            "phase": phase,
+            "observedGeneration": observed,
+            "conditions": conditions,
+            "startedAt": started,
+        },
+    }
+
+
+def test_draw_nests_children_sorted() -> None:
+    lines = draw([obj("b", "a"), obj("a"), obj("c", "a"), obj("d", "c", ready=False)])
+    assert lines == [
+        "a [GLOBAL] Running (desired Running) ready",
+        "├── b [PROJECT] Running (desired Running) ready",
+        "└── c [PROJECT] Running (desired Running) ready",
+        "    └── d [PROJECT] Running (desired Running) not ready: m",
+    ]
+
+
+def test_orphans_are_drawn_as_roots() -> None:
+    assert draw([obj("x", "gone")])[0].startswith("x [PROJECT]")
+
+
+def test_judge() -> None:
+    assert judge(obj("a")) is WaitResult.READY
+    assert judge(obj("a", ready=False)) is None
+    assert judge(obj("a", generation=2, observed=1)) is None  # stale status never counts
+    assert judge(obj("a", ready=False, stalled=True)) is WaitResult.STALLED
+    assert judge(obj("a"), phase="Paused") is None
+    assert (
+        judge(obj("a", started="2026-11-26T10:00:00Z"), started_after="2026-11-26T11:00:00Z")
+        is None
+    )
+    assert judge(
+        obj("a", started="2026-11-26T12:00:00Z"), started_after="2026-11-26T11:00:00Z"
+    ) is (WaitResult.READY)
