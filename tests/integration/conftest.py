@@ -68,9 +68,12 @@ def wait_for(
 class Operator:
     """`hopper-operator run` as a subprocess, as it is deployed (and so it can be killed)."""
 
-    def __init__(self, control_plane: ControlPlane, namespace: str, log: Path) -> None:
+    def __init__(
+        self, control_plane: ControlPlane, namespace: str, log: Path, *extra_args: str
+    ) -> None:
         self._env = {**control_plane.env(), "PYTHONUNBUFFERED": "1"}
         self._namespace = namespace
+        self._extra_args = extra_args or ("--metrics-port", "0")
         self._log_path = log
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -78,7 +81,7 @@ class Operator:
         self._log = self._log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "hopper_operator.cli.main", "run", "-n", self._namespace,
-             "--metrics-port", "0"],
+             *self._extra_args],
             env=self._env,
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -36,7 +36,7 @@ for binary in etcd kube-apiserver kube-controller-manager kubectl; do
     echo "using $KUBEBUILDER_ASSETS/$binary (from KUBEBUILDER_ASSETS)" >&2
     continue
   fi
-  echo "building $binary $( [[ $binary == etcd ]] && echo "$etcd_version" || echo "$k8s_version") (a cold build on 2 cores takes 20-30 minutes; progress below)" >&2
+  echo "building $binary $( [[ $binary == etcd ]] && echo "$etcd_version" || echo "$k8s_version") (a cold build on 2 cores takes about 11 minutes for all four; progress below)" >&2
   started=$SECONDS
   # -v names each package as it compiles: the progress a person waiting wants to see.
   log="$out/$binary.build.log"
