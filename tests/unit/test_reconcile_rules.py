@@ -1,0 +1,139 @@
+"""decide() rule by rule: each behaviour the design names, on a hand-built world."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from hopper_operator.api.enums import Phase
+from hopper_operator.core.config import config_hash
+from hopper_operator.core.reconcile import FINALIZER, decide
+from hopper_operator.core.views import WorkloadView
+from tests.unit.builders import NOW, view, world
+
+RUNTIME = {"image": "img:1", "replicas": 1}
+
+
+def conditions(plan: object) -> dict[str, tuple[str, str]]:
+    return {c.type: (c.status, c.reason) for c in plan.status.conditions}  # type: ignore[attr-defined]
+
+
+def test_first_pass_adds_finalizer_labels_owner_and_config() -> None:
+    parent = view("acme", phase="Running", ready=True, config={"a": {"x": 1, "y": 1}})
+    me = view("web", "PROJECT", parent="acme", finalizers=(), config={"a": {"y": 2}})
+    plan = decide(world(me, parent))
+    assert plan.finalizers == [FINALIZER]
+    assert plan.labels == {
+        "hopper.dev/scope": "PROJECT",
+        "hopper.dev/parent": "acme",
+        "hopper.dev/root": "acme",
+    }
+    assert plan.owner_references and plan.owner_references[0]["uid"] == "uid-acme"
+    assert plan.config == {"a": {"x": 1, "y": 2}}
+    assert plan.status.phase is Phase.STARTING and plan.status.depth == 1
+    assert plan.status.effective_config_hash == config_hash({"a": {"x": 1, "y": 2}})
+
+
+def test_recreated_parent_gets_its_new_uid_but_a_deleting_one_is_left_alone() -> None:
+    me = view("web", "PROJECT", parent="acme", phase="Running")
+    new_parent = view("acme", phase="Running", ready=True, uid="new-uid")
+    plan = decide(world(me, new_parent))
+    assert plan.owner_references and plan.owner_references[0]["uid"] == "new-uid"
+    deleting = view("acme", phase="Stopping", deleting=True)
+    assert decide(world(me, deleting)).owner_references is None
+
+
+def test_missing_parent_waits_without_moving() -> None:
+    me = view("web", "PROJECT", parent="acme", phase="Stopped")
+    plan = decide(world(me))
+    assert not plan.stepped and plan.config is None
+    assert conditions(plan)["ParentReady"] == ("False", "ParentNotFound")
+    assert conditions(plan)["Reconciling"][0] == "True"
+    assert "Stalled" not in conditions(plan)
+
+
+def test_wrong_parent_scope_stalls_and_warns_once() -> None:
+    parent = view("orch", "ORCHESTRATION", parent="acme", phase="Running", ready=True)
+    me = view("proj", "PROJECT", parent="orch")
+    plan = decide(world(me, parent, view("acme", phase="Running", ready=True)))
+    assert not plan.stepped
+    assert conditions(plan)["Stalled"] == ("True", "ParentScopeInvalid")
+    assert [e.reason for e in plan.events] == ["ParentScopeInvalid"]
+    already = view("proj", "PROJECT", parent="orch", phase="Created")
+    stalled = plan.status
+    again = decide(
+        world(
+            already.__class__(**{**already.__dict__, "status": stalled}),
+            parent,
+            view("acme", phase="Running", ready=True),
+        )
+    )
+    assert again.events == () and again.status_patch is None  # no write while nothing changes
+
+
+def test_restart_walks_down_then_up() -> None:
+    me = view("g", phase="Running", annotations={"hopper.dev/restartedAt": "2026-11-26T12:00:00Z"})
+    assert decide(world(me)).status.phase is Phase.STOPPING
+
+
+def test_temporary_sets_expiry_and_terminates_after_it() -> None:
+    me = view("t", phase="Starting", instanceType="Temporary", ttlSeconds=30)
+    plan = decide(world(me))
+    assert plan.status.phase is Phase.RUNNING
+    assert plan.status.expires_at == NOW + timedelta(seconds=30)
+    assert plan.requeue_after == 30
+    running = view("t", phase="Running", instanceType="Temporary", ttlSeconds=30)
+    expired = running.status.model_copy(update={"expires_at": NOW - timedelta(seconds=1)})
+    late = running.__class__(**{**running.__dict__, "status": expired})
+    assert decide(world(late)).status.phase is Phase.STOPPING
+
+
+def test_ephemeral_deletes_itself_once_stopped() -> None:
+    me = view("e", phase="Stopped", state="Stopped", instanceType="Ephemeral")
+    assert decide(world(me)).delete_instance
+
+
+def test_deletion_releases_the_finalizer_only_when_the_workload_is_gone() -> None:
+    me = view("d", phase="Stopped", deleting=True, runtime=RUNTIME)
+    pods_left = decide(world(me, pods=1))
+    assert pods_left.finalizers is None
+    done = decide(world(me))
+    assert done.finalizers == []
+
+
+def test_failed_workload_errors_and_recovers_only_on_a_spec_change() -> None:
+    failed = WorkloadView("h", 1, True, 0, 1, "ProgressDeadlineExceeded: too slow")
+    me = view("w", phase="Starting", runtime=RUNTIME)
+    plan = decide(world(me, workload=failed))
+    assert plan.status.phase is Phase.ERROR
+    assert (
+        conditions(plan)["Stalled"] == ("True", "WorkloadFailed")
+        or conditions(plan)["Stalled"][0] == "True"
+    )
+    errored = view("w", phase="Error", runtime=RUNTIME)
+    assert not decide(world(errored, workload=failed)).stepped
+    changed = view("w", phase="Error", runtime=RUNTIME, generation=2, observed_generation=1)
+    assert decide(world(changed, workload=failed)).status.phase is Phase.STARTING
+
+
+def test_paused_scales_to_zero_and_stopped_removes_the_workload() -> None:
+    workload = WorkloadView("h", 1, True, 1, 1, None)
+    paused = decide(
+        world(view("w", phase="Running", state="Paused", runtime=RUNTIME), workload=workload)
+    )
+    assert paused.status.phase is Phase.PAUSED and paused.workload_replicas == 0
+    stopping = decide(
+        world(view("w", phase="Running", state="Stopped", runtime=RUNTIME), workload=workload)
+    )
+    assert stopping.status.phase is Phase.STOPPING and stopping.remove_workload
+
+
+def test_children_are_counted_by_phase() -> None:
+    kids = (
+        view("a", "PROJECT", parent="g", phase="Running"),
+        view("b", "PROJECT", parent="g", phase="Paused"),
+        view("c", "PROJECT", parent="g", phase="Running"),
+    )
+    plan = decide(world(view("g", phase="Running", ready=True), children=kids))
+    assert plan.status.children is not None
+    assert plan.status.children.total == 3
+    assert plan.status.children.by_phase == {"Paused": 1, "Running": 2}
