@@ -80,8 +80,15 @@ class Operator:
     def start(self) -> None:
         self._log = self._log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "hopper_operator.cli.main", "run", "-n", self._namespace,
-             *self._extra_args],
+            [
+                sys.executable,
+                "-m",
+                "hopper_operator.cli.main",
+                "run",
+                "-n",
+                self._namespace,
+                *self._extra_args,
+            ],
             env=self._env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
