@@ -48,5 +48,12 @@ manifests: $(STAMP)
 bench: $(STAMP) controlplane
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
+## kind-e2e: on a machine with Docker + kind: cluster, image, manifests, samples Ready (KIND_E2E_ARGS=--keep keeps it)
+kind-e2e:
+	scripts/kind-e2e.sh $(KIND_E2E_ARGS)
+
+docker-build:
+	docker build -t ghcr.io/hopper-dev/hopper-operator:0.1.0 .
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -114,10 +114,19 @@ def _signature(view: InstanceView) -> tuple[Any, ...]:
 
 
 @kopf.on.event(*INSTANCES)
-async def instance_event(*, type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def instance_event(
+    *,
+    type: str,
+    body: kopf.Body,
+    memo: kopf.Memo,
+    **kwargs: Any,
+) -> None:
     queue = memo["reconciler"].queue
     signatures: dict[Key, tuple[Any, ...]] = memo["signatures"]
-    key, view, gone = _key(body), instance_view(body), type == "DELETED"
+    key, gone = _key(body), type == "DELETED"
+    # The index parsed this very body a moment ago; only a deleted object is not there.
+    indexed = kwargs["hopper_instances"].get(key, ())
+    view = next(iter(indexed), None) or instance_view(body)
     before = signatures.pop(key, None) if gone else signatures.get(key)
     after = None if gone else _signature(view)
     if after is not None:

@@ -328,7 +328,8 @@ def _verdicts(
     elif config_problem:
         stall = (Reason.CONFIG_TOO_LARGE, config_problem)
     elif phase is Phase.ERROR:
-        stall = (Reason.WORKLOAD_FAILED, waiting or "the workload failed")
+        failure = world.workload.failure if world.workload else None
+        stall = (Reason.WORKLOAD_FAILED, failure or "the workload failed")
     ready: Verdict
     if world.instance.deleting:
         ready = Verdict(
@@ -458,6 +459,7 @@ def decide(world: World) -> Plan:
     )
     write_config = (
         tree.config is not None
+        and not me.deleting  # its namespace may be going too: create nothing new
         and config_problem is None
         and phase is not Phase.TERMINATED
         and world.config_map_hash != config_digest
