@@ -7,11 +7,12 @@ more loosely than we use them (a namespaced resource always has a namespace).
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, NamedTuple
 
 import kopf
 
 from hopper_operator import GROUP, PLURAL, VERSION
+from hopper_operator.api.enums import Phase
 from hopper_operator.controller.metrics import Metrics
 from hopper_operator.controller.reconciler import CHILDREN_REFRESH_SECONDS, Indexes, Key, Reconciler
 from hopper_operator.controller.settings import Settings
@@ -101,15 +102,26 @@ async def stop(*, memo: kopf.Memo, **_: Any) -> None:
         await memo["kube"].close()
 
 
-def _signature(view: InstanceView) -> tuple[Any, ...]:
+class Signature(NamedTuple):
     """What children read of their parent: a change in any of it wakes them."""
+
+    uid: str
+    deleting: bool
+    phase: Phase
+    ready: str | None
+    effective_config_hash: str | None
+    config: Any
+
+
+def _signature(view: InstanceView) -> Signature:
     ready = view.status.condition("Ready")
-    return (
-        view.uid,
-        view.phase,
-        ready.status if ready else None,
-        view.status.effective_config_hash,
-        view.spec.config if view.spec else None,
+    return Signature(
+        uid=view.uid,
+        deleting=view.deleting,
+        phase=view.phase,
+        ready=ready.status if ready else None,
+        effective_config_hash=view.status.effective_config_hash,
+        config=view.spec.config if view.spec else None,
     )
 
 
@@ -122,7 +134,7 @@ async def instance_event(
     **kwargs: Any,
 ) -> None:
     queue = memo["reconciler"].queue
-    signatures: dict[Key, tuple[Any, ...]] = memo["signatures"]
+    signatures: dict[Key, Signature] = memo["signatures"]
     key, gone = _key(body), type == "DELETED"
     # The index parsed this very body a moment ago; only a deleted object is not there.
     indexed = kwargs["hopper_instances"].get(key, ())
@@ -136,7 +148,7 @@ async def instance_event(
         for child in memo["children_index"].get(key, ()):
             queue.add((key[0], child))
     # The parent counts its children by phase: refresh it, in batches.
-    if view.parent_name and (after is None or before is None or before[1] != after[1]):
+    if view.parent_name and (after is None or before is None or before.phase != after.phase):
         queue.add((key[0], view.parent_name), CHILDREN_REFRESH_SECONDS)
 
 

@@ -143,9 +143,12 @@ class ControlPlane:
         *,
         controllers: Sequence[str] = DEFAULT_CONTROLLERS,
         ready_timeout: float = 60.0,
+        audit_policy: Path | None = None,
     ) -> None:
         self._controllers = tuple(controllers)
         self._ready_timeout = ready_timeout
+        # With a policy, kube-apiserver writes a JSON audit log to `audit_log`.
+        self._audit_policy = audit_policy
         self._workdir: Path | None = None
         self._apiserver_port: int | None = None
         self._processes: list[_Process] = []
@@ -210,6 +213,11 @@ class ControlPlane:
     @property
     def kubeconfig(self) -> Path:
         return self.workdir / "kubeconfig"
+
+    @property
+    def audit_log(self) -> Path | None:
+        """kube-apiserver's JSON audit log, one event a line; None without a policy."""
+        return None if self._audit_policy is None else self.workdir / "audit.log"
 
     @property
     def server_url(self) -> str:
@@ -286,6 +294,7 @@ class ControlPlane:
                 f"--service-account-issuer=https://127.0.0.1:{ports[0]}",
                 f"--service-account-key-file={pki.service_account_public_key}",
                 f"--service-account-signing-key-file={pki.service_account_key}",
+                *self._audit_args(),
             ]
 
         def ready(ports: list[int]) -> bool:
@@ -294,6 +303,19 @@ class ControlPlane:
         (self._apiserver_port,) = self._start_on_free_ports(
             "kube-apiserver", 1, argv, "ready", ready
         )
+
+    def _audit_args(self) -> list[str]:
+        if self._audit_policy is None or self.audit_log is None:
+            return []
+        return [
+            f"--audit-policy-file={self._audit_policy}",
+            f"--audit-log-path={self.audit_log}",
+            "--audit-log-format=json",
+            # Every event is written before the request completes: none lost, none late.
+            "--audit-log-mode=blocking",
+            "--audit-log-maxsize=1000000",  # 1 TB: never rotate, readers follow one file
+            "--audit-log-maxbackup=0",
+        ]
 
     def _start_controller_manager(self, binary: Path, pki: Pki) -> None:
         def argv(ports: list[int]) -> list[str]:
