@@ -27,6 +27,7 @@ def body(
     finalizers: tuple[str, ...] = ("hopper.dev/finalizer",),
     uid: str | None = None,
     annotations: dict[str, str] | None = None,
+    created: str | None = None,
     **spec_extra: Any,
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {"scope": scope, "state": state, **spec_extra}
@@ -58,6 +59,8 @@ def body(
         "finalizers": list(finalizers),
         "annotations": annotations or {},
     }
+    if created:
+        meta["creationTimestamp"] = created
     if deleting:
         meta["deletionTimestamp"] = "2026-11-26T11:59:00Z"
     return {"metadata": meta, "spec": spec, "status": status}

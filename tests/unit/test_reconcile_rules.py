@@ -137,3 +137,19 @@ def test_children_are_counted_by_phase() -> None:
     assert plan.status.children is not None
     assert plan.status.children.total == 3
     assert plan.status.children.by_phase == {"Paused": 1, "Running": 2}
+
+
+def test_a_new_child_holds_silently_while_its_parent_settles() -> None:
+    just_now = "2026-11-26T11:59:59Z"  # one second before NOW
+    starting = view("acme", phase="Starting")
+    fresh = view("web", "PROJECT", parent="acme", created=just_now)
+    plan = decide(world(fresh, starting))
+    assert plan.status_patch is None and plan.metadata_patch is None and plan.events == ()
+    assert plan.requeue_after == 1.0
+    assert decide(world(fresh)).requeue_after == 1.0  # parent not even there yet
+    old = view("web", "PROJECT", parent="acme", created="2026-11-26T11:00:00Z")
+    assert decide(world(old, starting)).status_patch is not None  # past the grace: report
+    settled = view("acme", phase="Running", ready=True)
+    assert decide(world(fresh, settled)).status.phase is Phase.STARTING
+    stopped = view("acme", phase="Created", state="Stopped", ready=True)
+    assert decide(world(fresh, stopped)).status_patch is not None  # nothing to wait for

@@ -37,6 +37,8 @@ FINALIZER = "hopper.dev/finalizer"
 SCOPE_LABEL = "hopper.dev/scope"
 PARENT_LABEL = "hopper.dev/parent"
 ROOT_LABEL = "hopper.dev/root"
+# How long a new child waits, silent, for a parent that is appearing or starting.
+PARENT_SETTLE_SECONDS = 2.0
 
 
 class Lineage(Enum):
@@ -402,12 +404,39 @@ def status_patch(old: HopperInstanceStatus, new: HopperInstanceStatus) -> dict[s
     return merge_patch(_dump(old), _dump(new)) or None
 
 
+def _parent_settling(world: World, tree: _Tree) -> float | None:
+    """Seconds to hold a brand-new child whose parent is about to settle, else None.
+
+    A tree applied at once (kubectl apply -k, a GitOps sync) creates children while their
+    parents are still absent or starting. Writing "waiting for the parent" first costs a
+    request per child and says nothing that lasts: the parent's next change wakes the
+    child anyway. Past the grace period the child reports as usual.
+    """
+    me = world.instance
+    if me.status.phase is not None or me.created_at is None or me.deleting:
+        return None
+    parent = tree.parent
+    settling = tree.lineage is Lineage.MISSING or (
+        tree.lineage is Lineage.OK
+        and parent is not None
+        and not parent.deleting
+        and parent.phase in (Phase.CREATED, Phase.STARTING)
+        and parent.spec is not None
+        and parent.spec.state is DesiredState.RUNNING
+    )
+    remaining = PARENT_SETTLE_SECONDS - (world.now - me.created_at).total_seconds()
+    return remaining if settling and remaining > 0 else None
+
+
 def decide(world: World) -> Plan:
     me = world.instance
     spec = me.spec
     if spec is None:
         return _unreadable(world)
     tree = _tree(world, spec)
+    hold = _parent_settling(world, tree)
+    if hold is not None:
+        return Plan(requeue_after=hold)
     config_problem = None
     if tree.config is not None and len(canonical_json(tree.config).encode()) > MAX_CONFIG_BYTES:
         config_problem = f"the effective config exceeds {MAX_CONFIG_BYTES} bytes"

@@ -45,6 +45,7 @@ class InstanceView:
     finalizers: tuple[str, ...]
     deleting: bool
     restarted_at: datetime | None
+    created_at: datetime | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -84,6 +85,7 @@ def instance_view(body: Mapping[str, Any]) -> InstanceView:
         finalizers=tuple(meta.get("finalizers") or ()),
         deleting=bool(meta.get("deletionTimestamp")),
         restarted_at=parse_time((meta.get("annotations") or {}).get(RESTARTED_AT)),
+        created_at=parse_time(meta.get("creationTimestamp")),
     )
 
 
