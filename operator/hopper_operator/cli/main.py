@@ -64,7 +64,9 @@ def _crd(_: argparse.Namespace) -> int:
 
 
 def _operator_flags(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--workers", type=int, default=8, help="concurrent reconciles (default 8)")
+    command.add_argument(
+        "--workers", type=int, default=16, help="concurrent reconciles (default 16)"
+    )
     command.add_argument(
         "--peering",
         default=None,

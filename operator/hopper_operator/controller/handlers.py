@@ -98,6 +98,8 @@ async def stop(*, memo: kopf.Memo, **_: Any) -> None:
     for task in workers:
         task.cancel()
     await asyncio.gather(*workers, return_exceptions=True)
+    if "reconciler" in memo:
+        await memo["reconciler"].drain()
     if "kube" in memo:
         await memo["kube"].close()
 

@@ -7,6 +7,7 @@ conflict instead of taking an illegal step.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -66,6 +67,11 @@ class Reconciler:
     # resourceVersions we wrote and have not yet seen come back through the watch.
     _expected: dict[Key, int] = field(default_factory=dict)
     _failures: dict[Key, int] = field(default_factory=dict)
+    _posting: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def drain(self) -> None:
+        """Let Events still being posted finish (at shutdown)."""
+        await asyncio.gather(*self._posting, return_exceptions=True)
 
     def world(self, view: InstanceView) -> World:
         key = view.key
@@ -163,7 +169,10 @@ class Reconciler:
             body = {"metadata": {"resourceVersion": version}, "status": plan.status_patch}
             written = await self.kube.merge_patch(instance_path(*me.key) + "/status", body)
         for note in plan.events:
-            await self._post_event(me, note.type, note.reason, note.message)
+            # Events are a record, not a step: post them beside the walk, not in its way.
+            task = asyncio.create_task(self._post_event(me, note.type, note.reason, note.message))
+            self._posting.add(task)
+            task.add_done_callback(self._posting.discard)
         if plan.delete_instance:
             await self.kube.delete(instance_path(*me.key))
         if written is None:

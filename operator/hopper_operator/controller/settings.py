@@ -14,7 +14,7 @@ OWNED_RESOURCES = (("apps", "deployments"), ("v1", "configmaps"), ("v1", "pods")
 
 @dataclass(frozen=True)
 class Settings:
-    workers: int = 8
+    workers: int = 16
     metrics_port: int = 0  # 0: no metrics endpoint
     peering: str | None = None  # None: standalone, one replica (strategy: Recreate)
     watch_server_timeout: int = 600
