@@ -8,6 +8,7 @@ conflict instead of taking an illegal step.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -188,7 +189,8 @@ class Reconciler:
             body = owned.config_map(
                 instance=name, namespace=namespace, uid=me.uid, config=plan.config
             )
-            await self.kube.apply(config_map_path(namespace, owned.config_map_name(name)), body)
+            path = config_map_path(namespace, owned.config_map_name(name))
+            await self._create_or_apply(path, body, exists=world.config_map_hash is not None)
         if plan.remove_config:
             await self.kube.delete(config_map_path(namespace, owned.config_map_name(name)))
         if plan.remove_workload:
@@ -208,6 +210,22 @@ class Reconciler:
                 or workload.spec_hash != body["metadata"]["annotations"][owned.SPEC_HASH]
             ):
                 await self.kube.apply(deployment_path(namespace, name), body)
+
+    async def _create_or_apply(self, path: str, body: dict[str, Any], *, exists: bool) -> None:
+        """Create a ConfigMap the index has not seen, else server-side apply it.
+
+        A plain create costs the API server less than an apply that creates. This suits
+        the ConfigMap, whose fields never come and go (later applies force the same keys
+        over the create's), not the Deployment, where a field dropped from the spec must
+        leave. Should the index lag behind an object that exists, the create's 409 falls
+        back to the apply, which is right either way.
+        """
+        if not exists:
+            collection = path.rsplit("/", 1)[0]
+            with contextlib.suppress(ConflictError):
+                await self.kube.create(collection, body)
+                return
+        await self.kube.apply(path, body)
 
     async def _post_event(self, me: InstanceView, type: str, reason: str, message: str) -> None:
         body = event(
