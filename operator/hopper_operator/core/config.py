@@ -11,6 +11,11 @@ from typing import Any
 MAX_CONFIG_BYTES = 256 * 1024
 
 
+def config_map_name(instance: str) -> str:
+    """The ConfigMap holding an instance's effective config."""
+    return f"{instance}-config"
+
+
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     """`override` wins key by key; two objects under one key merge, anything else replaces."""
     merged = dict(base)

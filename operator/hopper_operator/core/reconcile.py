@@ -7,10 +7,8 @@ events came before.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from enum import Enum
 from typing import Any
 
 from hopper_operator.api.enums import (
@@ -20,45 +18,33 @@ from hopper_operator.api.enums import (
     Phase,
     Reason,
 )
-from hopper_operator.api.models import ChildCounts, HopperInstanceSpec, HopperInstanceStatus
+from hopper_operator.api.models import HopperInstanceSpec, HopperInstanceStatus
 from hopper_operator.core import lifecycle
 from hopper_operator.core.conditions import Verdict, settle
 from hopper_operator.core.config import (
     MAX_CONFIG_BYTES,
     canonical_json,
     config_hash,
-    effective_config,
+    config_map_name,
 )
-from hopper_operator.core.tree import parent_scope_error
-from hopper_operator.core.views import InstanceView, WorkloadView
+from hopper_operator.core.patch import merge_patch
+from hopper_operator.core.tree import (
+    FINALIZER,
+    PARENT_LABEL,
+    ROOT_LABEL,
+    SCOPE_LABEL,
+    owner_reference,
+)
+from hopper_operator.core.verdicts import children_counts
+from hopper_operator.core.verdicts import verdicts as build_verdicts
+from hopper_operator.core.views import InstanceView
 from hopper_operator.core.workload import workload_hash
+from hopper_operator.core.world import Lineage, Tree, World, tree_of
 
-FINALIZER = "hopper.dev/finalizer"
-SCOPE_LABEL = "hopper.dev/scope"
-PARENT_LABEL = "hopper.dev/parent"
-ROOT_LABEL = "hopper.dev/root"
+__all__ = ["FINALIZER", "Event", "Plan", "World", "advance", "decide"]
+
 # How long a new child waits, silent, for a parent that is appearing or starting.
 PARENT_SETTLE_SECONDS = 2.0
-
-
-class Lineage(Enum):
-    ROOT = "root"
-    OK = "ok"
-    MISSING = "missing"
-    INVALID = "invalid"
-
-
-@dataclass(frozen=True)
-class World:
-    """Everything observed about one instance, all from in-memory indexes."""
-
-    instance: InstanceView
-    ancestors: tuple[InstanceView, ...]  # parent first, as far up as the index knows
-    children: tuple[InstanceView, ...]
-    workload: WorkloadView | None
-    pods: int
-    config_map_hash: str | None
-    now: datetime
 
 
 @dataclass(frozen=True)
@@ -98,46 +84,7 @@ class Plan:
         return patch or None
 
 
-@dataclass(frozen=True)
-class _Tree:
-    lineage: Lineage
-    parent: InstanceView | None
-    root: str | None
-    depth: int | None
-    config: dict[str, Any] | None  # None while an ancestor is missing
-    problem: str | None
-
-
-def _tree(world: World, spec: HopperInstanceSpec) -> _Tree:
-    me = world.instance
-    if spec.parent_name is None:
-        return _Tree(Lineage.ROOT, None, me.name, 0, dict(spec.config), None)
-    if not world.ancestors or world.ancestors[0].name != spec.parent_name:
-        return _Tree(
-            Lineage.MISSING,
-            None,
-            None,
-            None,
-            None,
-            f"parent {spec.parent_name} not found in namespace {me.namespace}; waiting for it",
-        )
-    parent = world.ancestors[0]
-    error = parent_scope_error(spec.scope, parent.spec.scope) if parent.spec else "unreadable"
-    chain = (me, *world.ancestors)
-    top = chain[-1]
-    complete = top.spec is not None and top.parent_name is None
-    configs = [v.spec.config for v in reversed(chain) if v.spec]
-    return _Tree(
-        Lineage.INVALID if error else Lineage.OK,
-        parent,
-        top.name if complete else None,
-        len(world.ancestors) if complete else None,
-        effective_config(configs) if complete else None,
-        error,
-    )
-
-
-def _target(world: World, spec: HopperInstanceSpec, tree: _Tree) -> DesiredState:
+def _target(world: World, spec: HopperInstanceSpec, tree: Tree) -> DesiredState:
     me = world.instance
     own = spec.state
     if tree.lineage is Lineage.OK and tree.parent is not None:
@@ -168,7 +115,7 @@ def _restart_pending(me: InstanceView) -> bool:
 def _next_phase(
     world: World,
     spec: HopperInstanceSpec,
-    tree: _Tree,
+    tree: Tree,
     target: DesiredState,
     desired_workload: str | None,
 ) -> tuple[Phase | None, str]:
@@ -216,7 +163,7 @@ def _workload_intent(
 
 
 def _metadata(
-    world: World, spec: HopperInstanceSpec, tree: _Tree, done_deleting: bool
+    world: World, spec: HopperInstanceSpec, tree: Tree, done_deleting: bool
 ) -> dict[str, Any]:
     me = world.instance
     labels = dict(me.labels)
@@ -236,7 +183,7 @@ def _metadata(
             for r in me.owner_references
             if not (r.get("kind") == "HopperInstance" and r.get("controller"))
         ]
-        refs.append(_owner(tree.parent))
+        refs.append(owner_reference(tree.parent.name, tree.parent.uid))
         if refs != list(me.owner_references):
             changes["owner_references"] = refs
     if me.deleting and done_deleting and FINALIZER in me.finalizers:
@@ -246,165 +193,15 @@ def _metadata(
     return changes
 
 
-def _owner(parent: InstanceView) -> dict[str, Any]:
-    return {
-        "apiVersion": "hopper.dev/v1alpha1",
-        "kind": "HopperInstance",
-        "name": parent.name,
-        "uid": parent.uid,
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
-
-
-def _parent_verdict(tree: _Tree) -> Verdict:
-    kind = ConditionType.PARENT_READY
-    if tree.lineage is Lineage.ROOT:
-        return Verdict(kind, True, Reason.NOT_A_CHILD, "a root instance has no parent")
-    if tree.lineage is Lineage.MISSING:
-        return Verdict(kind, False, Reason.PARENT_NOT_FOUND, tree.problem or "")
-    if tree.lineage is Lineage.INVALID:
-        return Verdict(kind, False, Reason.PARENT_SCOPE_INVALID, tree.problem or "")
-    assert tree.parent is not None
-    ready = tree.parent.status.condition(ConditionType.READY)
-    if ready is not None and ready.status == "True":
-        return Verdict(
-            kind,
-            True,
-            Reason.PARENT_READY,
-            f"parent {tree.parent.name} is {tree.parent.phase.value}",
-        )
-    return Verdict(
-        kind,
-        False,
-        Reason.PARENT_NOT_RUNNING,
-        f"parent {tree.parent.name} is {tree.parent.phase.value} and not Ready yet",
-    )
-
-
-def _workload_verdict(world: World, phase: Phase, desired_workload: str | None) -> Verdict:
-    kind, workload = ConditionType.WORKLOAD_AVAILABLE, world.workload
-    if workload is None:
-        return Verdict(kind, False, Reason.WORKLOAD_ABSENT, f"no Deployment while {phase.value}")
-    if workload.failure:
-        return Verdict(kind, False, Reason.WORKLOAD_FAILED, workload.failure)
-    if phase is Phase.PAUSED:
-        return Verdict(kind, False, Reason.WORKLOAD_SCALED_DOWN, "paused: scaled to zero")
-    if workload.spec_hash == desired_workload and workload.available:
-        return Verdict(
-            kind,
-            True,
-            Reason.WORKLOAD_AVAILABLE,
-            f"{workload.available_replicas} replicas available",
-        )
-    return Verdict(
-        kind,
-        False,
-        Reason.WORKLOAD_PROGRESSING,
-        f"{workload.available_replicas}/{workload.replicas} replicas available",
-    )
-
-
-def _verdicts(
-    *,
-    world: World,
-    spec: HopperInstanceSpec,
-    tree: _Tree,
-    phase: Phase,
-    target: DesiredState,
-    waiting: str,
-    config_problem: str | None,
-    desired_workload: str | None,
-) -> list[Verdict]:
-    parent = _parent_verdict(tree)
-    verdicts = [parent]
-    workload_ok = True
-    if spec.runtime is not None:
-        workload = _workload_verdict(world, phase, desired_workload)
-        verdicts.append(workload)
-        workload_ok = workload.ok or phase is not Phase.RUNNING
-    settled = lifecycle.satisfies(phase, target) and not waiting
-    stall: tuple[Reason, str] | None = None
-    if tree.lineage is Lineage.INVALID:
-        stall = (Reason.PARENT_SCOPE_INVALID, tree.problem or "")
-    elif config_problem:
-        stall = (Reason.CONFIG_TOO_LARGE, config_problem)
-    elif phase is Phase.ERROR:
-        failure = world.workload.failure if world.workload else None
-        stall = (Reason.WORKLOAD_FAILED, failure or "the workload failed")
-    ready: Verdict
-    if world.instance.deleting:
-        ready = Verdict(
-            ConditionType.READY,
-            False,
-            Reason.DELETING,
-            f"deleting: walking down, now {phase.value}",
-        )
-    elif stall:
-        ready = Verdict(ConditionType.READY, False, stall[0], stall[1])
-    elif not parent.ok:
-        ready = Verdict(ConditionType.READY, False, parent.reason, parent.message)
-    elif not settled:
-        ready = Verdict(
-            ConditionType.READY,
-            False,
-            Reason.WALKING,
-            waiting or f"walking from {phase.value} towards {target.value}",
-        )
-    elif not workload_ok:
-        ready = Verdict(
-            ConditionType.READY, False, Reason.WORKLOAD_PROGRESSING, "waiting for the workload"
-        )
-    else:
-        ready = Verdict(
-            ConditionType.READY,
-            True,
-            Reason.RECONCILED,
-            f"{phase.value} as desired ({target.value})",
-        )
-    verdicts.insert(0, ready)
-    if stall:
-        verdicts.append(Verdict(ConditionType.STALLED, True, stall[0], stall[1]))
-    elif not ready.ok:
-        verdicts.append(Verdict(ConditionType.RECONCILING, True, ready.reason, ready.message))
-    return verdicts
-
-
-def _children(children: tuple[InstanceView, ...]) -> ChildCounts | None:
-    if not children:
-        return None
-    counts = Counter(child.phase.value for child in children)
-    return ChildCounts(total=len(children), by_phase=dict(sorted(counts.items())))
-
-
 def _dump(status: HopperInstanceStatus) -> dict[str, Any]:
     return status.model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
-def merge_patch(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
-    """The RFC 7386 JSON merge patch that turns `before` into `after`.
-
-    Objects are diffed key by key (a removed key becomes null); anything else, lists
-    included, is replaced whole.
-    """
-    patch: dict[str, Any] = {}
-    for key, value in after.items():
-        old = before.get(key)
-        if isinstance(old, dict) and isinstance(value, dict):
-            nested = merge_patch(old, value)
-            if nested:
-                patch[key] = nested
-        elif old != value or key not in before:
-            patch[key] = value
-    patch.update({key: None for key in before if key not in after})
-    return patch
 
 
 def status_patch(old: HopperInstanceStatus, new: HopperInstanceStatus) -> dict[str, Any] | None:
     return merge_patch(_dump(old), _dump(new)) or None
 
 
-def _parent_settling(world: World, tree: _Tree) -> float | None:
+def _parent_settling(world: World, tree: Tree) -> float | None:
     """Seconds to hold a brand-new child whose parent is about to settle, else None.
 
     A tree applied at once (kubectl apply -k, a GitOps sync) creates children while their
@@ -433,7 +230,7 @@ def decide(world: World) -> Plan:
     spec = me.spec
     if spec is None:
         return _unreadable(world)
-    tree = _tree(world, spec)
+    tree = tree_of(world, spec)
     hold = _parent_settling(world, tree)
     if hold is not None:
         return Plan(requeue_after=hold)
@@ -459,7 +256,7 @@ def decide(world: World) -> Plan:
     )
     if after_step is not None and not after_waiting:
         after_waiting = f"walking from {phase.value} towards {target.value}"
-    verdicts = _verdicts(
+    verdicts = build_verdicts(
         world=world,
         spec=spec,
         tree=tree,
@@ -483,8 +280,8 @@ def decide(world: World) -> Plan:
         depth=tree.depth if tree.depth is not None else status.depth,
         root=tree.root or status.root,
         effective_config_hash=config_digest,
-        config_map_name=f"{me.name}-config" if phase is not Phase.TERMINATED else None,
-        children=_children(world.children),
+        config_map_name=config_map_name(me.name) if phase is not Phase.TERMINATED else None,
+        children=children_counts(world.children),
     )
     write_config = (
         tree.config is not None

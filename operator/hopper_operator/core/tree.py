@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from hopper_operator import GROUP, KIND, VERSION
 from hopper_operator.api.enums import Scope
 
 RANK: dict[Scope, int] = {
@@ -15,6 +18,23 @@ RANK: dict[Scope, int] = {
 }
 
 ROOT_SCOPES = frozenset({Scope.FEDERATED, Scope.GLOBAL})
+
+FINALIZER = "hopper.dev/finalizer"
+SCOPE_LABEL = "hopper.dev/scope"
+PARENT_LABEL = "hopper.dev/parent"
+ROOT_LABEL = "hopper.dev/root"
+
+
+def owner_reference(name: str, uid: str) -> dict[str, Any]:
+    """The controller reference from an object to the instance that owns it."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": KIND,
+        "name": name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
 
 
 def parent_scope_error(child: Scope, parent: Scope) -> str | None:

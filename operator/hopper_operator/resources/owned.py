@@ -8,33 +8,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from hopper_operator import GROUP, KIND, VERSION
 from hopper_operator.api.models import Runtime
-from hopper_operator.core.config import canonical_json, config_hash
+from hopper_operator.core.config import canonical_json, config_hash, config_map_name
+from hopper_operator.core.tree import owner_reference
 from hopper_operator.core.views import CONFIG_HASH, SPEC_HASH
 from hopper_operator.core.workload import workload_hash
 
-__all__ = ["CONFIG_HASH", "INSTANCE_LABEL", "SPEC_HASH", "config_map", "deployment"]
+__all__ = [
+    "CONFIG_HASH",
+    "INSTANCE_LABEL",
+    "SPEC_HASH",
+    "config_map",
+    "config_map_name",
+    "deployment",
+]
 
 INSTANCE_LABEL = "hopper.dev/instance"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "hopper-operator"}
 CONFIG_FILE = "config.json"
 CONFIG_MOUNT = "/etc/hopper"
-
-
-def config_map_name(instance: str) -> str:
-    return f"{instance}-config"
-
-
-def owner_reference(name: str, uid: str) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": KIND,
-        "name": name,
-        "uid": uid,
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
 
 
 def _metadata(name: str, namespace: str, owner: str, owner_uid: str, **annotations: str) -> Any:
