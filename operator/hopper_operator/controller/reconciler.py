@@ -41,7 +41,7 @@ Lookup = Callable[[Key], Iterable[Any]]
 
 MAX_STEPS_PER_PASS = 4
 MAX_DEPTH = 8
-CHILDREN_REFRESH_SECONDS = 1.0
+CHILDREN_REFRESH_SECONDS = 5.0  # children counts are a summary: batch their rewrites
 MAX_BACKOFF_SECONDS = 300.0
 
 

@@ -4,12 +4,32 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import kopf
 
 from hopper_operator.resources.owned import INSTANCE_LABEL
 
 OWNED_RESOURCES = (("apps", "deployments"), ("v1", "configmaps"), ("v1", "pods"))
+
+
+class NoDiffBase(kopf.DiffBaseStorage):
+    """No essence, no diff: this operator has no change-detecting handlers.
+
+    Kopf builds a deep-copied "essence" of every object on every event to diff it against
+    the last handled one, and discards it when no handler wants changes. Profiled at
+    N=1000 that was a tenth of the operator's CPU; the reconciler is level-based and
+    reads the indexes instead.
+    """
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
 
 
 @dataclass(frozen=True)
@@ -26,6 +46,7 @@ class Settings:
             settings.watching.label_selectors[selector] = INSTANCE_LABEL
         settings.watching.server_timeout = self.watch_server_timeout
         settings.watching.chunk_size = self.chunk_size
+        settings.persistence.diffbase_storage = NoDiffBase()
         # Failures are reported in status and Events by the reconciler, not as Kopf's logs.
         settings.posting.level = logging.WARNING
         if self.peering:

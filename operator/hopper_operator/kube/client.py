@@ -102,13 +102,22 @@ class Kube:
         content_type: str = "application/json",
         query: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        response = await self._api.call_api(
-            path,
+        # Straight to the transport: the generated call_api walks every body through
+        # sanitize_for_serialization, which our plain JSON bodies do not need (profiled:
+        # a quarter of each request's client-side cost).
+        headers = {
+            **self._api.default_headers,
+            "Content-Type": content_type,
+            "Accept": "application/json",
+        }
+        params = list((query or {}).items())
+        await self._api.update_params_for_auth(headers, params, ["BearerToken"])
+        response = await self._api.rest_client.request(
             method,
-            query_params=list((query or {}).items()),
-            header_params={"Content-Type": content_type, "Accept": "application/json"},
+            f"{self._api.configuration.host}{path}",
+            query_params=dict(params),
+            headers=headers,
             body=body,
-            auth_settings=["BearerToken"],
             _preload_content=False,
         )
         try:
