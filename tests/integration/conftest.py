@@ -238,6 +238,12 @@ def apply_samples(kubectl: Kubectl, namespace: str) -> None:
     kubectl("apply", "-n", namespace, "-k", str(SAMPLES))
 
 
+def owned_objects(kubectl: Kubectl, namespace: str) -> str:
+    """What instances own in `namespace` (Deployments, ConfigMaps, Pods), one per line."""
+    kinds = "deployments,configmaps,pods"
+    return kubectl("get", kinds, "-n", namespace, "-l", "hopper.dev/instance", "-o", "name").stdout
+
+
 def set_state(kubectl: Kubectl, namespace: str, name: str, state: str) -> None:
     patch = json.dumps({"spec": {"state": state}})
     kubectl("patch", "hopperinstance", name, "-n", namespace, "--type=merge", "-p", patch)

@@ -11,6 +11,7 @@ from tests.integration.conftest import (
     PhaseRecorder,
     apply_samples,
     instances,
+    owned_objects,
     wait_for,
     wait_for_phases,
 )
@@ -33,21 +34,7 @@ def test_deleting_a_global_walks_down_and_removes_the_subtree(
     for name, seen in phases.phases.items():
         assert seen[-2:] == ["Stopping", "Stopped"], f"{name} was not walked down: {seen}"
     wait_for(
-        lambda: (
-            kubectl(
-                "get",
-                "deployments,configmaps,pods",
-                "-n",
-                namespace,
-                "-l",
-                "hopper.dev/instance",
-                "-o",
-                "name",
-            ).stdout
-            == ""
-        ),
-        timeout=90,
-        what="owned objects collected",
+        lambda: owned_objects(kubectl, namespace) == "", timeout=90, what="owned objects collected"
     )
 
 

@@ -12,6 +12,7 @@ from tests.integration.conftest import (
     PhaseRecorder,
     apply_samples,
     instances,
+    owned_objects,
     set_state,
     wait_for,
     wait_for_phases,
@@ -88,21 +89,7 @@ def test_pause_resume_stop_restart_terminate_reach_the_subtree(
     # Terminated removes what the instances own; the garbage collector takes the
     # ephemeral one's ConfigMap after it (allowing for its 30 s discovery refresh).
     wait_for(
-        lambda: (
-            kubectl(
-                "get",
-                "configmaps,deployments",
-                "-n",
-                namespace,
-                "-l",
-                "hopper.dev/instance",
-                "-o",
-                "name",
-            ).stdout
-            == ""
-        ),
-        timeout=90,
-        what="owned objects removed",
+        lambda: owned_objects(kubectl, namespace) == "", timeout=90, what="owned objects removed"
     )
     refused = kubectl(
         "patch",
