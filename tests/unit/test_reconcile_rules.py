@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from hopper_operator.api.enums import Phase
@@ -62,7 +63,7 @@ def test_wrong_parent_scope_stalls_and_warns_once() -> None:
     stalled = plan.status
     again = decide(
         world(
-            already.__class__(**{**already.__dict__, "status": stalled}),
+            replace(already, status=stalled),
             parent,
             view("acme", phase="Running", ready=True),
         )
@@ -83,7 +84,7 @@ def test_temporary_sets_expiry_and_terminates_after_it() -> None:
     assert plan.requeue_after == 30
     running = view("t", phase="Running", instanceType="Temporary", ttlSeconds=30)
     expired = running.status.model_copy(update={"expires_at": NOW - timedelta(seconds=1)})
-    late = running.__class__(**{**running.__dict__, "status": expired})
+    late = replace(running, status=expired)
     assert decide(world(late)).status.phase is Phase.STOPPING
 
 
