@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import platform
+import shlex
 import signal
 import subprocess
 import sys
@@ -90,6 +91,12 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
         "--profile",
         action="store_true",
         help="run the operator under pyinstrument (installed apart)",
+    )
+    parser.add_argument(
+        "--operator-command",
+        type=shlex.split,
+        default=None,
+        help='the operator to run, for A/B experiments (default: "hopper-operator run")',
     )
     return parser.parse_args(argv)
 
@@ -195,7 +202,7 @@ async def bench_cases(run: Run, control_plane: ControlPlane) -> None:
         audit=AuditLog(control_plane.audit_log),
         processes={**control_plane.processes, "bench": os.getpid()},
         env=control_plane.env(),
-        operator_command=operator_command(None),
+        operator_command=args.operator_command or operator_command(None),
         logs=run.logs,
         concurrency=args.concurrency,
         steady_seconds=args.steady_seconds,
