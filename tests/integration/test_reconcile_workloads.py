@@ -69,15 +69,14 @@ def test_starting_waits_for_the_workload_and_config_rolls_it(
         kubelet.stop()
 
 
-def instance(name: str, **spec: Any) -> str:
-    return json.dumps(
-        {
-            "apiVersion": "hopper.dev/v1alpha1",
-            "kind": "HopperInstance",
-            "metadata": {"name": name},
-            "spec": spec,
-        }
-    )
+def apply_instance(kubectl: Kubectl, namespace: str, name: str, **spec: Any) -> None:
+    manifest = {
+        "apiVersion": "hopper.dev/v1alpha1",
+        "kind": "HopperInstance",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest))
 
 
 def test_failed_workload_is_an_error_until_the_spec_changes(
@@ -86,14 +85,7 @@ def test_failed_workload_is_an_error_until_the_spec_changes(
     operator: Operator,
     phases: PhaseRecorder,
 ) -> None:
-    kubectl(
-        "apply",
-        "-n",
-        namespace,
-        "-f",
-        "-",
-        input=instance("flaky", scope="GLOBAL", runtime={"image": "example/app:1"}),
-    )
+    apply_instance(kubectl, namespace, "flaky", scope="GLOBAL", runtime={"image": "example/app:1"})
     wait_for(
         lambda: kubectl("get", "deployment", "flaky", "-n", namespace, check=False).returncode == 0,
         what="the Deployment",
@@ -139,13 +131,8 @@ def test_temporary_instance_terminates_after_its_ttl(
     operator: Operator,
     phases: PhaseRecorder,
 ) -> None:
-    kubectl(
-        "apply",
-        "-n",
-        namespace,
-        "-f",
-        "-",
-        input=instance("brief", scope="GLOBAL", instanceType="Temporary", ttlSeconds=3),
+    apply_instance(
+        kubectl, namespace, "brief", scope="GLOBAL", instanceType="Temporary", ttlSeconds=3
     )
     running = wait_for_phases(kubectl, namespace, {"brief": "Running"})["brief"]
     assert running["status"]["expiresAt"] > running["status"]["startedAt"]
