@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds etcd, kube-apiserver, kube-controller-manager and kubectl at the versions pinned in
+# Builds etcd, kube-apiserver, kube-controller-manager and kubectl (or the binaries named as
+# arguments: the node tier adds kubelet, kube-proxy and kube-scheduler) at the versions pinned in
 # go.mod, into a per-version cache outside the checkout, and prints that directory as the
 # last line of stdout. Binaries already present (in the cache, or in $KUBEBUILDER_ASSETS,
 # which the launcher looks in first) are not built, so only the first run on a machine
@@ -21,14 +22,26 @@ declare -A packages=(
   [kube-apiserver]=k8s.io/kubernetes/cmd/kube-apiserver
   [kube-controller-manager]=k8s.io/kubernetes/cmd/kube-controller-manager
   [kubectl]=k8s.io/kubernetes/cmd/kubectl
+  [kubelet]=k8s.io/kubernetes/cmd/kubelet
+  [kube-proxy]=k8s.io/kubernetes/cmd/kube-proxy
+  [kube-scheduler]=k8s.io/kubernetes/cmd/kube-scheduler
 )
+if (( $# == 0 )); then
+  set -- etcd kube-apiserver kube-controller-manager kubectl
+fi
+for binary in "$@"; do
+  if [[ -z "${packages[$binary]:-}" ]]; then
+    echo "unknown binary '$binary'; known: ${!packages[*]}" >&2
+    exit 2
+  fi
+done
 version_flags="-s -w \
   -X k8s.io/component-base/version.gitVersion=$k8s_version \
   -X k8s.io/component-base/version.gitMajor=1 \
   -X k8s.io/component-base/version.gitMinor=$k8s_minor \
   -X k8s.io/component-base/version.gitTreeState=clean"
 
-for binary in etcd kube-apiserver kube-controller-manager kubectl; do
+for binary in "$@"; do
   if [[ -x "$out/$binary" ]]; then
     continue
   fi
