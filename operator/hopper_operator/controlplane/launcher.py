@@ -41,6 +41,8 @@ DEFAULT_CONTROLLERS: tuple[str, ...] = (
     "replicaset",
     "serviceaccount",
     "serviceaccount-token",
+    # Folds the aggregated hopper-instances-* roles into the built-in view, edit, admin.
+    "clusterrole-aggregation",
 )
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 WORKDIR_PREFIX = "hopper-controlplane-"
