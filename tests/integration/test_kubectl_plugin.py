@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 from tests.conftest import Kubectl
-from tests.integration.conftest import Operator, PhaseRecorder, apply_samples, wait_for_phases
+from tests.integration.conftest import (
+    Operator,
+    PhaseRecorder,
+    apply_samples,
+    wait_for,
+    wait_for_phases,
+)
 
 from hopper_operator.controlplane import ControlPlane, kubectl_path
 from hopper_operator.controlplane.kubelet import StandInKubelet
@@ -75,3 +83,45 @@ def test_verbs_tree_and_wait_exit_codes(
     kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(wrong))
     stalled = plugin(control_plane, "-n", namespace, "wait", "wrong", "--timeout", "60")
     assert stalled.returncode == 3
+
+
+def test_back_to_back_restarts_are_each_carried_out(
+    kubectl: Kubectl,
+    namespace: str,
+    operator: Operator,
+    control_plane: ControlPlane,
+    phases: PhaseRecorder,
+) -> None:
+    lone = {
+        "apiVersion": "hopper.dev/v1alpha1",
+        "kind": "HopperInstance",
+        "metadata": {"name": "lone"},
+        "spec": {"scope": "GLOBAL"},
+    }
+    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(lone))
+    assert plugin(control_plane, "-n", namespace, "wait", "lone").returncode == 0
+    for _ in range(2):
+        restarted = plugin(control_plane, "-n", namespace, "restart", "lone", "--wait")
+        assert restarted.returncode == 0, restarted.stderr
+
+    # A token equal to the last start's own timestamp: compared as a time, it would not be
+    # newer than that start, and the restart would be lost.
+    def status() -> dict[str, Any]:
+        got = kubectl("get", "hopperinstance", "lone", "-n", namespace, "-o", "json").stdout
+        return dict(json.loads(got)["status"])
+
+    same_second = status()["startedAt"]
+    kubectl(
+        "annotate",
+        "hopperinstance",
+        "lone",
+        "-n",
+        namespace,
+        f"hopper.dev/restartedAt={same_second}",
+        "--overwrite",
+    )
+    wait_for(lambda: status().get("lastRestart") == same_second, what="the third restart")
+    waited = plugin(control_plane, "-n", namespace, "wait", "lone", "--timeout", "60")
+    assert waited.returncode == 0, waited.stderr
+    cycle = ["Stopping", "Stopped", "Starting", "Running"]
+    assert phases.phases["lone"][-12:] == cycle * 3, phases.phases["lone"]

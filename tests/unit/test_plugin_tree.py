@@ -16,7 +16,7 @@ def obj(
     generation: int = 1,
     observed: int = 1,
     stalled: bool = False,
-    started: str = "2026-11-26T10:00:00Z",
+    last_restart: str | None = None,
 ) -> dict[str, Any]:
     conditions = [{"type": "Ready", "status": "True" if ready else "False", "message": "m"}]
     if stalled:
@@ -31,7 +31,7 @@ def obj(
             "phase": phase,
             "observedGeneration": observed,
             "conditions": conditions,
-            "startedAt": started,
+            **({"lastRestart": last_restart} if last_restart else {}),
         },
     }
 
@@ -56,10 +56,8 @@ def test_judge() -> None:
     assert judge(obj("a", generation=2, observed=1)) is None  # stale status never counts
     assert judge(obj("a", ready=False, stalled=True)) is WaitResult.STALLED
     assert judge(obj("a"), phase="Paused") is None
-    assert (
-        judge(obj("a", started="2026-11-26T10:00:00Z"), started_after="2026-11-26T11:00:00Z")
-        is None
-    )
-    assert judge(
-        obj("a", started="2026-11-26T12:00:00Z"), started_after="2026-11-26T11:00:00Z"
-    ) is (WaitResult.READY)
+    # A restart counts once status records its very token, whatever the clocks say.
+    assert judge(obj("a"), restart="t2") is None
+    assert judge(obj("a", last_restart="t1"), restart="t2") is None
+    assert judge(obj("a", last_restart="t2"), restart="t2") is WaitResult.READY
+    assert judge(obj("a", ready=False, last_restart="t2"), restart="t2") is None

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 from hopper_operator.api.enums import Phase
 from hopper_operator.core.config import config_hash
 from hopper_operator.core.reconcile import FINALIZER, decide
-from hopper_operator.core.views import WorkloadView
+from hopper_operator.core.views import InstanceView, WorkloadView
 from tests.unit.builders import NOW, view, world
 
 RUNTIME = {"image": "img:1", "replicas": 1}
@@ -71,9 +72,41 @@ def test_wrong_parent_scope_stalls_and_warns_once() -> None:
     assert again.events == () and again.status_patch is None  # no write while nothing changes
 
 
-def test_restart_walks_down_then_up() -> None:
-    me = view("g", phase="Running", annotations={"hopper.dev/restartedAt": "2026-11-26T12:00:00Z"})
-    assert decide(world(me)).status.phase is Phase.STOPPING
+def _restart(token: str, phase: str = "Running", **status: Any) -> InstanceView:
+    me = view("g", phase=phase, annotations={"hopper.dev/restartedAt": token})
+    return replace(me, status=me.status.model_copy(update=status))
+
+
+def test_restart_walks_down_then_up_and_records_its_token() -> None:
+    plan = decide(world(_restart("t1")))
+    assert plan.status.phase is Phase.STOPPING
+    assert plan.status_patch is not None and plan.status_patch["lastRestart"] == "t1"
+
+
+def test_restart_tokens_compare_as_text_not_as_times() -> None:
+    assert not decide(world(_restart("t1", last_restart="t1"))).stepped
+    # Two restarts within one second: the second token differs, so it is a second restart.
+    second = _restart("2026-11-26T12:00:00.2Z-b", last_restart="2026-11-26T12:00:00.1Z-a")
+    assert decide(world(second)).status.phase is Phase.STOPPING
+    paused = decide(world(_restart("t2", phase="Paused", last_restart="t1")))
+    assert paused.status.phase is Phase.STOPPING
+
+
+def test_a_start_carries_out_earlier_restarts() -> None:
+    stopped = _restart("t1", phase="Stopped")
+    assert decide(world(stopped)).status.phase is Phase.STARTING
+    assert decide(world(stopped)).status.last_restart == "t1"
+    stays = view("g", phase="Stopped", state="Stopped", annotations={"hopper.dev/restartedAt": "t"})
+    assert not decide(world(stays)).stepped  # a restart never starts a stopped instance
+
+
+def test_a_time_written_before_tokens_were_recorded_counts_once() -> None:
+    started = NOW
+    before = _restart("2026-11-26T11:00:00Z", started_at=started)
+    assert not decide(world(before)).stepped
+    after = _restart((started + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    after = replace(after, status=after.status.model_copy(update={"started_at": started}))
+    assert decide(world(after)).status.phase is Phase.STOPPING
 
 
 def test_temporary_sets_expiry_and_terminates_after_it() -> None:

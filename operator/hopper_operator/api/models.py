@@ -230,6 +230,15 @@ class HopperInstanceStatus(ApiModel):
     started_at: Timestamp | None = Field(default=None, description="Last entry into Running.")
     stopped_at: Timestamp | None = Field(default=None, description="Last entry into Stopped.")
     terminated_at: Timestamp | None = Field(default=None, description="Entry into Terminated.")
+    last_restart: str | None = Field(
+        default=None,
+        max_length=253,
+        description=(
+            "The last hopper.dev/restartedAt token carried out: recorded when the instance "
+            "stops for a restart or starts. A Running or Paused instance whose annotation "
+            "differs from it restarts."
+        ),
+    )
     expires_at: Timestamp | None = Field(
         default=None, description="Temporary instances: when the TTL terminates the instance."
     )

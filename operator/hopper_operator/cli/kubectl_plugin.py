@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -51,17 +52,22 @@ def set_state(name: str, state: str, namespace: str | None) -> None:
     kubectl("patch", RESOURCE, name, "--type=merge", "-p", patch, namespace=namespace)
 
 
+def restart_token() -> str:
+    """A token no other restart uses: readable time first, random suffix for uniqueness."""
+    return f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%S.%fZ}-{secrets.token_hex(4)}"
+
+
 def restart(name: str, namespace: str | None) -> str:
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    token = restart_token()
     kubectl(
         "annotate",
         RESOURCE,
         name,
-        f"hopper.dev/restartedAt={stamp}",
+        f"hopper.dev/restartedAt={token}",
         "--overwrite",
         namespace=namespace,
     )
-    return stamp
+    return token
 
 
 def wait(
@@ -70,11 +76,11 @@ def wait(
     *,
     phase: str | None,
     timeout: float,
-    started_after: str | None = None,
+    restart: str | None = None,
 ) -> WaitResult:
     deadline = time.monotonic() + timeout
     while True:
-        verdict = judge(get(name, namespace), phase, started_after)
+        verdict = judge(get(name, namespace), phase, restart)
         if verdict is not None:
             return verdict
         if time.monotonic() >= deadline:
@@ -128,16 +134,14 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.verb == "wait":
         return int(wait(args.name, namespace, phase=args.phase, timeout=args.timeout))
-    started_after = None
+    token = None
     if args.verb == "restart":
-        started_after = restart(args.name, namespace)
+        token = restart(args.name, namespace)
     else:
         set_state(args.name, STATES[args.verb], namespace)
     print(f"{args.name}: {args.verb} requested")
     if args.wait:
-        result = wait(
-            args.name, namespace, phase=None, timeout=args.timeout, started_after=started_after
-        )
+        result = wait(args.name, namespace, phase=None, timeout=args.timeout, restart=token)
         return int(result)
     return 0
 

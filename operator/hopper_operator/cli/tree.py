@@ -25,18 +25,16 @@ def _condition(obj: Obj, kind: str) -> Mapping[str, Any]:
     return {}
 
 
-def judge(
-    obj: Obj, phase: str | None = None, started_after: str | None = None
-) -> WaitResult | None:
+def judge(obj: Obj, phase: str | None = None, restart: str | None = None) -> WaitResult | None:
     """READY or STALLED once decided, None while the instance is still on its way.
 
-    `started_after` (RFC 3339, UTC) waits for a restart: Ready only counts once the
-    instance has started again since then.
+    `restart` (a hopper.dev/restartedAt token) waits for that restart: Ready only counts
+    once status records the token as carried out.
     """
     status = obj.get("status") or {}
     if status.get("observedGeneration") != obj["metadata"].get("generation"):
         return None
-    if started_after is not None and status.get("startedAt", "") < started_after:
+    if restart is not None and status.get("lastRestart") != restart:
         return None
     if _condition(obj, "Stalled").get("status") == "True":
         return WaitResult.STALLED

@@ -37,7 +37,7 @@ from hopper_operator.core.tree import (
 )
 from hopper_operator.core.verdicts import children_counts
 from hopper_operator.core.verdicts import verdicts as build_verdicts
-from hopper_operator.core.views import InstanceView
+from hopper_operator.core.views import InstanceView, parse_time
 from hopper_operator.core.workload import workload_hash
 from hopper_operator.core.world import Lineage, Tree, World, tree_of
 
@@ -104,12 +104,20 @@ def _target(world: World, spec: HopperInstanceSpec, tree: Tree) -> DesiredState:
 
 
 def _restart_pending(me: InstanceView) -> bool:
-    started = me.status.started_at
-    return (
-        me.restarted_at is not None
-        and me.phase in (Phase.RUNNING, Phase.PAUSED)
-        and (started is None or me.restarted_at > started)
-    )
+    """The restart annotation holds a token not yet carried out (compared as text, never
+    as a time: two restarts within one clock tick are two restarts)."""
+    token = me.restart_token
+    if token is None or token == me.status.last_restart:
+        return False
+    if me.phase not in (Phase.RUNNING, Phase.PAUSED):
+        return False
+    if me.status.last_restart is None:
+        # Status from before tokens were recorded: the annotation then held a time, and it
+        # was carried out if the instance has started since.
+        issued, started = parse_time(token), me.status.started_at
+        if issued is not None and started is not None and issued <= started:
+            return False
+    return True
 
 
 def _next_phase(
@@ -325,6 +333,9 @@ def _next_status(
     if not stepped:
         return replace_status(status, phase=status.phase or Phase.CREATED)
     changes: dict[str, Any] = {"phase": phase}
+    if phase in (Phase.STOPPING, Phase.STARTING) and me.restart_token is not None:
+        # Stopping or starting carries out every restart asked for before it.
+        changes["last_restart"] = me.restart_token
     if phase is Phase.RUNNING:
         changes["started_at"] = now
         if spec.ttl_seconds and status.expires_at is None:

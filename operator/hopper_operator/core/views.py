@@ -44,7 +44,7 @@ class InstanceView:
     owner_references: tuple[Mapping[str, Any], ...]
     finalizers: tuple[str, ...]
     deleting: bool
-    restarted_at: datetime | None
+    restart_token: str | None
     created_at: datetime | None = None
 
     @property
@@ -84,7 +84,7 @@ def instance_view(body: Mapping[str, Any]) -> InstanceView:
         owner_references=tuple(dict(ref) for ref in meta.get("ownerReferences") or ()),
         finalizers=tuple(meta.get("finalizers") or ()),
         deleting=bool(meta.get("deletionTimestamp")),
-        restarted_at=parse_time((meta.get("annotations") or {}).get(RESTARTED_AT)),
+        restart_token=(meta.get("annotations") or {}).get(RESTARTED_AT) or None,
         created_at=parse_time(meta.get("creationTimestamp")),
     )
 
