@@ -55,9 +55,12 @@ def test_starting_waits_for_the_workload_and_config_rolls_it(
         kubectl("patch", "hopperinstance", "acme", "-n", namespace, "--type=merge", "-p", patch)
 
         def rolled() -> dict[str, Any] | None:
+            # The hash first: the operator writes the ConfigMap before the Deployment, so
+            # a rolled template means the ConfigMap read next is already the new one.
+            if template_hash(kubectl, namespace) == before:
+                return None
             data = get_json(kubectl, "configmap", "acme-web-release-config", "-n", namespace)
-            config = json.loads(data["data"]["config.json"])
-            return config if template_hash(kubectl, namespace) != before else None
+            return json.loads(data["data"]["config.json"])  # type: ignore[no-any-return]
 
         config = wait_for(rolled, what="the Deployment to roll")
         assert config["logLevel"] == "warn" and config["router"]["strategy"] == "least-loaded"
