@@ -77,6 +77,10 @@ def test_full_object_parses() -> None:
     assert obj.status.children and obj.status.children.by_phase == {"Running": 2}
 
 
+def _runtime(**fields: Any) -> dict[str, Any]:
+    return {"scope": "GLOBAL", "runtime": {"image": "app:1", **fields}}
+
+
 BAD_SPECS: list[tuple[dict[str, Any], str]] = [
     ({"scope": "GALAXY"}, "scope"),
     ({"scope": "PROJECT"}, "spec.parentRef is required"),
@@ -89,6 +93,28 @@ BAD_SPECS: list[tuple[dict[str, Any], str]] = [
     ({"scope": "GLOBAL", "runtime": {"replicas": 1}}, "image"),
     ({"scope": "GLOBAL", "runtime": {"image": "i", "replicas": 101}}, "replicas"),
     ({"scope": "GLOBAL", "colour": "blue"}, "colour"),
+    ({"scope": "PROJECT", "parentRef": {"name": "Acme"}}, "must be the name of a HopperInstance"),
+    (_runtime(**{"image": "app :1"}), "must be a container image reference"),
+    (_runtime(**{"env": [{"name": "1X"}]}), "must be an environment variable name"),
+    (_runtime(**{"serviceAccountName": "Robot"}), "must be the name of a ServiceAccount"),
+    (_runtime(**{"imagePullSecrets": [{"name": "a_b"}]}), "must be the name of a Secret"),
+    (_runtime(**{"nodeSelector": {"a b": "c"}}), "key 'a b': must be a label key"),
+    (_runtime(**{"nodeSelector": {"a": "-"}}), "must be a label value"),
+    (_runtime(**{"tolerations": [{"value": "v"}]}), "a toleration without a key"),
+    (_runtime(**{"tolerations": [{"key": "k", "operator": "Exists", "value": "v"}]}), "remove its"),
+    (
+        _runtime(**{"tolerations": [{"key": "k", "tolerationSeconds": 1}]}),
+        "only to effect NoExecute",
+    ),
+    (_runtime(**{"resources": {"requests": {"gpu": "1"}}}), "must be a resource name"),
+    (_runtime(**{"resources": {"limits": {"cpu": "lots"}}}), "must be a quantity"),
+    (
+        _runtime(resources={"requests": {"memory": "1Gi"}, "limits": {"memory": "1G"}}),
+        "a request cannot exceed the limit",
+    ),
+    (_runtime(**{"readinessProbe": {"initialDelaySeconds": 1}}), "exactly one of"),
+    (_runtime(**{"livenessProbe": {"httpGet": {"path": "x", "port": 1}}}), "must be an HTTP path"),
+    (_runtime(**{"runAsUser": -1}), "runAsUser"),
 ]
 
 

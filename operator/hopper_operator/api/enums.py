@@ -69,3 +69,14 @@ class Reason(StrEnum):
     TRANSITION = "PhaseChanged"
     EXPIRED = "TTLExpired"
     RESTARTING = "Restarting"
+
+
+class TolerationOperator(StrEnum):
+    EXISTS = "Exists"
+    EQUAL = "Equal"
+
+
+class TaintEffect(StrEnum):
+    NO_SCHEDULE = "NoSchedule"
+    PREFER_NO_SCHEDULE = "PreferNoSchedule"
+    NO_EXECUTE = "NoExecute"

@@ -14,22 +14,17 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
-    field_validator,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
 
+from hopper_operator.api.base import ApiModel, more_rules, rules
 from hopper_operator.api.enums import DesiredState, InstanceType, Phase, Scope
+from hopper_operator.api.names import INSTANCE_NAME, Accepts
+from hopper_operator.api.runtime import Runtime
 
 # A label value holds at most 63 characters; names flow into labels (hopper.dev/parent).
-MAX_NAME_LENGTH = 63
+MAX_NAME_LENGTH = INSTANCE_NAME.max_length
 MAX_CONFIG_KEYS = 128
-MAX_REPLICAS = 100
-
-
-def rules(*pairs: tuple[str, str]) -> dict[str, Any]:
-    """CEL `x-kubernetes-validations` for a field: (rule, message) pairs."""
-    return {"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in pairs]}
 
 
 # RFC 3339 in UTC to the second, as Kubernetes writes metav1.Time.
@@ -39,60 +34,14 @@ Timestamp = Annotated[
 ]
 
 
-class ApiModel(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
-
-
 class ParentRef(ApiModel):
     """Reference to the parent instance in the scope tree."""
 
-    name: str = Field(
+    name: Annotated[str, Accepts(INSTANCE_NAME, "the name of a HopperInstance")] = Field(
         min_length=1,
-        max_length=MAX_NAME_LENGTH,
-        description="Name of the parent HopperInstance, in the same namespace.",
-        json_schema_extra=rules(("self == oldSelf", "spec.parentRef.name is immutable")),
-    )
-
-
-class EnvVar(ApiModel):
-    """An environment variable set in the workload's container."""
-
-    name: str = Field(min_length=1, description="Environment variable name.")
-    value: str = Field(default="", description="Environment variable value.")
-
-
-class Resources(ApiModel):
-    """Compute resources of each workload pod."""
-
-    requests: dict[str, str] = Field(
-        default_factory=dict, description="Minimum compute resources, e.g. cpu: 100m."
-    )
-    limits: dict[str, str] = Field(
-        default_factory=dict, description="Maximum compute resources, e.g. memory: 256Mi."
-    )
-
-    @field_validator("requests", "limits", mode="before")
-    @classmethod
-    def _quantities_as_strings(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: str(v) for k, v in value.items()}
-        return value
-
-
-class Runtime(ApiModel):
-    """The optional workload: a Deployment running while the instance is Running."""
-
-    image: str = Field(min_length=1, description="Container image the instance runs.")
-    replicas: int = Field(
-        default=1, ge=0, le=MAX_REPLICAS, description="Pods to run while Running (0..100)."
-    )
-    command: list[str] = Field(default_factory=list, description="Container entrypoint.")
-    args: list[str] = Field(default_factory=list, description="Arguments to the entrypoint.")
-    env: list[EnvVar] = Field(default_factory=list, description="Environment variables.")
-    resources: Resources = Field(
-        default_factory=Resources, description="Compute requests and limits of each pod."
+        description="Name of the parent HopperInstance, in the same namespace: "
+        f"{INSTANCE_NAME.what}.",
+        json_schema_extra=more_rules(("self == oldSelf", "spec.parentRef.name is immutable")),
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hopper_operator.api.models import Runtime
+from hopper_operator.api.runtime import Runtime
 from hopper_operator.core.config import config_hash
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hopper_operator.api.models import Runtime
+from hopper_operator.api.runtime import Probe, Runtime
 from hopper_operator.core.config import canonical_json, config_hash, config_map_name
 from hopper_operator.core.tree import owner_reference
 from hopper_operator.core.views import CONFIG_HASH, SPEC_HASH
@@ -21,6 +21,7 @@ __all__ = [
     "config_map",
     "config_map_name",
     "deployment",
+    "pod_spec",
 ]
 
 INSTANCE_LABEL = "hopper.dev/instance"
@@ -53,6 +54,66 @@ def config_map(
     }
 
 
+def _probe(probe: Probe | None) -> dict[str, Any] | None:
+    return probe.model_dump(by_alias=True, exclude_none=True) if probe else None
+
+
+def _container(runtime: Runtime) -> dict[str, Any]:
+    container: dict[str, Any] = {
+        "name": "hopper",
+        "image": runtime.image,
+        "env": [{"name": e.name, "value": e.value} for e in runtime.env],
+        "volumeMounts": [{"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True}],
+        "resources": runtime.resources.model_dump(exclude_defaults=True),
+        # The container half of the `restricted` Pod Security Standard; never optional.
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+    optional = {
+        "command": list(runtime.command),
+        "args": list(runtime.args),
+        "readinessProbe": _probe(runtime.readiness_probe),
+        "livenessProbe": _probe(runtime.liveness_probe),
+    }
+    return container | {key: value for key, value in optional.items() if value}
+
+
+def pod_spec(instance: str, runtime: Runtime) -> dict[str, Any]:
+    """The pod: `restricted` by construction, a ServiceAccount token only when one is named."""
+    security: dict[str, Any] = {
+        # runAsUser 0 is an explicit request for root: the pod then does not claim
+        # non-root (the kubelet would refuse it), and restricted namespaces refuse it.
+        "runAsNonRoot": runtime.run_as_user != 0,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    ids = {
+        "runAsUser": runtime.run_as_user,
+        "runAsGroup": runtime.run_as_group,
+        "fsGroup": runtime.fs_group,
+    }
+    security |= {key: value for key, value in ids.items() if value is not None}
+    spec: dict[str, Any] = {
+        "securityContext": security,
+        "containers": [_container(runtime)],
+        "volumes": [{"name": "config", "configMap": {"name": config_map_name(instance)}}],
+    }
+    if runtime.service_account_name:
+        # Left to the ServiceAccount's own automountServiceAccountToken (true by default).
+        spec["serviceAccountName"] = runtime.service_account_name
+    else:
+        spec["automountServiceAccountToken"] = False
+    optional = {
+        "imagePullSecrets": [{"name": secret.name} for secret in runtime.image_pull_secrets],
+        "nodeSelector": dict(runtime.node_selector),
+        "tolerations": [
+            t.model_dump(by_alias=True, exclude_none=True) for t in runtime.tolerations
+        ],
+    }
+    return spec | {key: value for key, value in optional.items() if value}
+
+
 def deployment(
     *,
     instance: str,
@@ -64,26 +125,12 @@ def deployment(
 ) -> dict[str, Any]:
     """The workload; `config_digest` in the pod template rolls it when the config changes."""
     selector = {INSTANCE_LABEL: instance}
-    container: dict[str, Any] = {
-        "name": "hopper",
-        "image": runtime.image,
-        "env": [{"name": e.name, "value": e.value} for e in runtime.env],
-        "volumeMounts": [{"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True}],
-        "resources": runtime.resources.model_dump(exclude_defaults=True),
-    }
-    if runtime.command:
-        container["command"] = list(runtime.command)
-    if runtime.args:
-        container["args"] = list(runtime.args)
     template = {
         "metadata": {
             "labels": {**selector, **MANAGED_BY},
             "annotations": {CONFIG_HASH: config_digest},
         },
-        "spec": {
-            "containers": [container],
-            "volumes": [{"name": "config", "configMap": {"name": config_map_name(instance)}}],
-        },
+        "spec": pod_spec(instance, runtime),
     }
     spec = {"replicas": replicas, "selector": {"matchLabels": selector}, "template": template}
     return {
