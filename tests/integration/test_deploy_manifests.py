@@ -61,6 +61,8 @@ GRANTED: list[tuple[str, str, str]] = [
     ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
     ("", "namespaces", "list"),
     ("", "namespaces", "watch"),
+    ("authentication.k8s.io", "tokenreviews", "create"),
+    ("authorization.k8s.io", "subjectaccessreviews", "create"),
 ]
 
 # Broader things the operator never does, so its ServiceAccount must not be able to:
@@ -150,8 +152,10 @@ def rendered(control_plane: ControlPlane) -> list[dict[str, Any]]:
     ]
 
 
-def _one(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
-    (found,) = [doc for doc in docs if doc["kind"] == kind]
+def _one(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    (found,) = [
+        doc for doc in docs if doc["kind"] == kind and name in (None, doc["metadata"]["name"])
+    ]
     return found
 
 
@@ -181,7 +185,11 @@ def _remove_operator_objects(control_plane: ControlPlane) -> Iterator[None]:
 def test_kustomization_holds_the_operator_and_nothing_else(rendered: list[dict[str, Any]]) -> None:
     kinds = sorted((doc["kind"], doc["metadata"]["name"]) for doc in rendered)
     assert kinds == [
+        ("ClusterRole", "hopper-instances-admin"),
+        ("ClusterRole", "hopper-instances-edit"),
+        ("ClusterRole", "hopper-instances-view"),
         ("ClusterRole", "hopper-operator"),
+        ("ClusterRole", "hopper-operator-metrics-reader"),
         ("ClusterRoleBinding", "hopper-operator"),
         ("CustomResourceDefinition", "hopperinstances.hopper.dev"),
         ("Deployment", "hopper-operator"),
@@ -237,7 +245,7 @@ def test_kustomization_passes_a_server_dry_run(kubectl: Kubectl) -> None:
     kubectl("apply", "-f", str(MANIFESTS / "namespace.yaml"))
     result = kubectl("apply", "-k", str(MANIFESTS), "--dry-run=server")
     applied = [line for line in result.stdout.splitlines() if line.endswith("(server dry run)")]
-    assert len(applied) == 7, result.stdout
+    assert len(applied) == 11, result.stdout
     # hopper-system has the Pod Security "restricted" warn label: a pod template that broke
     # the standard would print `Warning: would violate PodSecurity "restricted:latest"`.
     assert "Warning" not in result.stderr, result.stderr
@@ -251,7 +259,7 @@ def test_kustomization_passes_a_server_dry_run(kubectl: Kubectl) -> None:
 def test_cluster_role_grants_exactly_the_table(rendered: list[dict[str, Any]]) -> None:
     """No wildcard, and no rule the can-i table below does not prove is needed."""
     grants = set()
-    for rule in _one(rendered, "ClusterRole")["rules"]:
+    for rule in _one(rendered, "ClusterRole", SERVICE_ACCOUNT)["rules"]:
         assert set(rule) <= {"apiGroups", "resources", "verbs"}, rule  # no URLs, no names
         for group in rule["apiGroups"]:
             for resource in rule["resources"]:
@@ -260,7 +268,10 @@ def test_cluster_role_grants_exactly_the_table(rendered: list[dict[str, Any]]) -
                     grants.add((group, resource, verb))
     assert sorted(grants) == sorted(GRANTED)
     binding = _one(rendered, "ClusterRoleBinding")
-    assert binding["roleRef"]["name"] == _one(rendered, "ClusterRole")["metadata"]["name"]
+    assert (
+        binding["roleRef"]["name"]
+        == _one(rendered, "ClusterRole", SERVICE_ACCOUNT)["metadata"]["name"]
+    )
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": OPERATOR_NAMESPACE}
     ]

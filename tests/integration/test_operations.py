@@ -25,6 +25,9 @@ def observed_operator(
         tmp_path / "operator.log",
         "--metrics-port",
         str(metrics),
+        # Plain HTTP here: tests/integration/test_metrics_auth.py covers the default.
+        "--metrics-auth",
+        "none",
         "--liveness",
         f"http://127.0.0.1:{liveness}/healthz",
     )

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from hopper_operator.api.crd import crd_yaml
-from hopper_operator.controller.settings import Settings
+from hopper_operator.controller.settings import MetricsAuth, Settings
 
 
 def _configure_logging(*, verbose: bool, json_logs: bool) -> None:
@@ -42,7 +42,13 @@ def run_operator(options: Settings, namespaces: Sequence[str], liveness: str | N
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings(workers=args.workers, peering=args.peering, metrics_port=args.metrics_port)
+    return Settings(
+        workers=args.workers,
+        peering=args.peering,
+        metrics_port=args.metrics_port,
+        metrics_auth=MetricsAuth(args.metrics_auth),
+        metrics_cert_dir=args.metrics_cert_dir,
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -75,6 +81,19 @@ def _operator_flags(command: argparse.ArgumentParser) -> None:
     )
     command.add_argument(
         "--metrics-port", type=int, default=9090, help="Prometheus metrics port; 0 disables"
+    )
+    command.add_argument(
+        "--metrics-auth",
+        choices=[auth.value for auth in MetricsAuth],
+        default=MetricsAuth.KUBERNETES.value,
+        help="kubernetes (default): HTTPS, and only callers whose bearer token may `get` "
+        "/metrics (TokenReview + SubjectAccessReview); none: plain HTTP, open",
+    )
+    command.add_argument(
+        "--metrics-cert-dir",
+        default=None,
+        help="directory with tls.crt and tls.key for the metrics endpoint; "
+        "default: a self-signed certificate made at start",
     )
     command.add_argument("--log-format", choices=("plain", "json"), default="plain")
     command.add_argument("-v", "--verbose", action="store_true", help="debug logging")

@@ -14,6 +14,7 @@ import kopf
 from hopper_operator import GROUP, PLURAL, VERSION
 from hopper_operator.api.enums import Phase
 from hopper_operator.controller.metrics import Metrics
+from hopper_operator.controller.metrics_server import serve_metrics
 from hopper_operator.controller.reconciler import CHILDREN_REFRESH_SECONDS, Indexes, Key, Reconciler
 from hopper_operator.controller.settings import Settings
 from hopper_operator.core.views import CONFIG_HASH, InstanceView, instance_view, workload_view
@@ -82,8 +83,7 @@ async def start(*, memo: kopf.Memo, settings: kopf.OperatorSettings, **kwargs: A
         instances=lambda: (view for store in every_instance.values() for view in store),
         queue_depth=lambda: len(reconciler.queue),
     )
-    if options.metrics_port:
-        reconciler.metrics.serve(options.metrics_port)
+    memo["metrics_server"] = await serve_metrics(options, kube, reconciler.metrics)
     memo["kube"], memo["reconciler"], memo["signatures"] = kube, reconciler, {}
     memo["children_index"] = kwargs["hopper_children"]
     memo["workers"] = [
@@ -100,6 +100,8 @@ async def stop(*, memo: kopf.Memo, **_: Any) -> None:
     await asyncio.gather(*workers, return_exceptions=True)
     if "reconciler" in memo:
         await memo["reconciler"].drain()
+    if memo.get("metrics_server"):
+        await memo["metrics_server"].cleanup()
     if "kube" in memo:
         await memo["kube"].close()
 

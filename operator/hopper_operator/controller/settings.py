@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import kopf
@@ -32,10 +33,19 @@ class NoDiffBase(kopf.DiffBaseStorage):
         return None
 
 
+class MetricsAuth(StrEnum):
+    """Who may read /metrics."""
+
+    KUBERNETES = "kubernetes"  # TLS; TokenReview + SubjectAccessReview on each new token
+    NONE = "none"  # plain HTTP, open to whoever reaches the port (local development)
+
+
 @dataclass(frozen=True)
 class Settings:
     workers: int = 16
     metrics_port: int = 0  # 0: no metrics endpoint
+    metrics_auth: MetricsAuth = MetricsAuth.KUBERNETES
+    metrics_cert_dir: str | None = None  # tls.crt + tls.key; None: self-signed at start
     peering: str | None = None  # None: standalone, one replica (strategy: Recreate)
     watch_server_timeout: int = 600
     chunk_size: int | None = 500
