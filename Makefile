@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test unit integration lint controlplane manifests bench run kind-e2e docker-build clean
+.PHONY: dev test unit integration lint controlplane chart-tools manifests release bench run kind-e2e docker-build clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,11 @@ $(STAMP): pyproject.toml
 controlplane:
 	tools/controlplane/build.sh >/dev/null
 
+## chart-tools: build (once per machine) helm and promtool from their pinned Go modules
+chart-tools:
+	tools/helm/build.sh >/dev/null
+	tools/promtool/build.sh >/dev/null
+
 ## dev: local control plane + CRD + samples + operator in the foreground; Ctrl-C stops all
 dev: $(STAMP) controlplane
 	$(BIN)/hopper-operator dev
@@ -26,24 +31,32 @@ run: $(STAMP)
 	$(BIN)/hopper-operator run
 
 ## test: lint, then every test (unit and integration on a real control plane)
-test: $(STAMP) controlplane lint
+test: $(STAMP) controlplane chart-tools lint
 	$(BIN)/pytest
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
-integration: $(STAMP) controlplane
+integration: $(STAMP) controlplane chart-tools
 	$(BIN)/pytest tests/integration
 
 lint: $(STAMP)
-	$(BIN)/ruff check operator tests
-	$(BIN)/ruff format --check operator tests
+	$(BIN)/ruff check operator tests scripts
+	$(BIN)/ruff format --check operator tests scripts
 	$(BIN)/mypy
+	$(BIN)/mypy scripts/chart.py
 	$(BIN)/lint-imports
 
-## manifests: regenerate the CRD from the pydantic models
-manifests: $(STAMP)
+## manifests: regenerate the CRD from the pydantic models (and the chart's copy Helm installs) and the README's values table
+manifests: $(STAMP) chart-tools
 	$(BIN)/hopper-operator crd > crds/hopperinstances.hopper.dev.yaml
+	$(BIN)/hopper-operator crd > charts/hopper-operator/crds/hopperinstances.hopper.dev.yaml
+	$(BIN)/python -m scripts.chart readme
+
+## release: VERSION=x.y.z -> dist/hopper-operator-x.y.z.yaml (one file for kubectl apply) and dist/hopper-operator-x.y.z.tgz (the chart), image pinned to x.y.z
+release: $(STAMP) chart-tools
+	@test -n "$(VERSION)" || { echo "usage: make release VERSION=x.y.z" >&2; exit 2; }
+	$(BIN)/python -m scripts.chart release $(VERSION)
 
 bench: $(STAMP) controlplane
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
