@@ -82,7 +82,9 @@ async def start(*, memo: kopf.Memo, settings: kopf.OperatorSettings, **kwargs: A
     reconciler.metrics = Metrics(
         instances=lambda: (view for store in every_instance.values() for view in store),
         queue_depth=lambda: len(reconciler.queue),
+        workers=options.workers,
     )
+    reconciler.queue.observer = reconciler.metrics.queue
     memo["metrics_server"] = await serve_metrics(options, kube, reconciler.metrics)
     memo["kube"], memo["reconciler"], memo["signatures"] = kube, reconciler, {}
     memo["children_index"] = kwargs["hopper_children"]

@@ -19,8 +19,25 @@ K = TypeVar("K", bound=Hashable)
 logger = logging.getLogger(__name__)
 
 
+class QueueObserver:
+    """What a work queue reports as it goes (metrics); this base ignores it all."""
+
+    def added(self) -> None:
+        """A key not already waiting was queued."""
+
+    def retried(self) -> None:
+        """A key was queued again because its processing failed."""
+
+    def taken(self, waited: float) -> None:
+        """A worker took a key `waited` seconds after it was due."""
+
+    def done(self, worked: float) -> None:
+        """A worker finished a key after `worked` seconds."""
+
+
 class WorkQueue(Generic[K]):
     def __init__(self) -> None:
+        self.observer = QueueObserver()
         self._heap: list[tuple[float, int, K]] = []
         self._due: dict[K, float] = {}
         self._active: set[K] = set()
@@ -34,8 +51,15 @@ class WorkQueue(Generic[K]):
     def add(self, key: K, delay: float = 0.0) -> None:
         due = asyncio.get_running_loop().time() + delay
         if key in self._active:
+            if key not in self._again:
+                self.observer.added()
             self._again[key] = min(due, self._again.get(key, due))
             return
+        if key not in self._due:
+            self.observer.added()
+        self._schedule(key, due)
+
+    def _schedule(self, key: K, due: float) -> None:
         if key in self._due and self._due[key] <= due:
             return  # already queued to run no later than asked
         self._due[key] = due
@@ -52,6 +76,7 @@ class WorkQueue(Generic[K]):
                 _, _, key = heapq.heappop(self._heap)
                 del self._due[key]
                 self._active.add(key)
+                self.observer.taken(-wait)
                 return key
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
@@ -60,16 +85,18 @@ class WorkQueue(Generic[K]):
     def _done(self, key: K) -> None:
         self._active.discard(key)
         if key in self._again:
-            due = self._again.pop(key)
-            self.add(key, max(0.0, due - asyncio.get_running_loop().time()))
+            # Counted as an add when it was queued; its wait started then, too.
+            self._schedule(key, self._again.pop(key))
 
     async def serve(self, handle: Callable[[K], Awaitable[None]]) -> None:
         """One worker: take keys forever and handle each; run several for concurrency."""
         while True:
             key = await self._take()
+            started = asyncio.get_running_loop().time()
             try:
                 await handle(key)
             except Exception:
                 logger.exception("unhandled error while processing %s", key)
             finally:
+                self.observer.done(asyncio.get_running_loop().time() - started)
                 self._done(key)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from hopper_operator.controller.metrics import Metrics
+from hopper_operator.controller.metrics import Metrics, Result
 from hopper_operator.controller.queue import WorkQueue
 from hopper_operator.core.reconcile import Plan, World, advance, decide
 from hopper_operator.core.views import InstanceView, WorkloadView, instance_view
@@ -109,26 +109,28 @@ class Reconciler:
         if _revision(view.resource_version) < self._expected.get(key, 0):
             return  # our own last write has not reached the index yet; its event requeues
         self._expected.pop(key, None)
-        started = time.monotonic()
+        started, result = time.monotonic(), Result.SUCCESS
         try:
             await self._run(self.world(view))
         except NotFoundError:
             return  # deleted meanwhile: nothing left to reconcile
         except ConflictError:
+            result = Result.REQUEUE
             self.queue.add(key, 0.5)  # someone wrote in between; the watch brings the news
         except KubeError as error:
+            result = Result.ERROR
             self._retry(key, error)
         except (OSError, TimeoutError) as error:
+            result = Result.ERROR
             self._retry(key, error)
         else:
             self._failures.pop(key, None)
         finally:
             if self.metrics:
-                self.metrics.reconcile_duration.observe(time.monotonic() - started)
+                self.metrics.reconciled(result, time.monotonic() - started)
 
     def _retry(self, key: Key, error: Exception) -> None:
-        if self.metrics:
-            self.metrics.reconcile_errors.labels(type(error).__name__).inc()
+        self.queue.observer.retried()
         failures = self._failures.get(key, 0) + 1
         self._failures[key] = failures
         delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2**failures)
