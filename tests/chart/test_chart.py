@@ -1,0 +1,203 @@
+"""The Helm chart: it lints, renders each value set as asked, and is the one source of
+manifests/ and of the README's values table. (That the API server accepts every rendering
+is tests/integration/test_chart_install.py.)"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from scripts import chart
+
+from hopper_operator.api.crd import crd_yaml
+
+VALUE_SETS = Path(__file__).parent / "values"
+# The default values, and the non-default sets in tests/chart/values/.
+SETS = ["default", *sorted(path.stem for path in VALUE_SETS.glob("*.yaml"))]
+
+
+def values_args(name: str) -> tuple[str, ...]:
+    return () if name == "default" else ("-f", str(VALUE_SETS / f"{name}.yaml"))
+
+
+def render(name: str, *extra: str) -> list[dict[str, Any]]:
+    return chart.documents(chart.template(*values_args(name), *extra))
+
+
+def one(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    (found,) = [
+        doc for doc in docs if doc["kind"] == kind and name in (None, doc["metadata"]["name"])
+    ]
+    return found
+
+
+def container(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    (operator,) = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    return operator
+
+
+def grants(role: dict[str, Any]) -> set[tuple[str, str, str]]:
+    return {
+        (group, resource, verb)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_helm_lint(name: str) -> None:
+    output = chart.helm("lint", "--strict", str(chart.CHART), *values_args(name))
+    assert "0 chart(s) failed" in output, output
+
+
+def test_default_values() -> None:
+    docs = render("default")
+    kinds = sorted(doc["kind"] for doc in docs)
+    assert "Role" not in kinds and "ServiceMonitor" not in kinds and "Namespace" not in kinds
+    operator = container(docs)
+    version = yaml.safe_load((chart.CHART / "Chart.yaml").read_text())["appVersion"]
+    assert operator["image"] == f"ghcr.io/hopper-dev/hopper-operator:{version}"
+    assert "--metrics-port=9090" in operator["args"]
+    assert not [arg for arg in operator["args"] if arg.startswith("--namespace")]
+    # The CRD Helm installs is the generated one.
+    crd = one(docs, "CustomResourceDefinition")
+    assert crd == yaml.safe_load(chart.CRD.read_text())
+
+
+def test_namespaced_values_use_roles_in_each_namespace() -> None:
+    docs = render("namespaced")
+    namespaced = grants(one(render("default"), "ClusterRole")) - grants(one(docs, "ClusterRole"))
+    # The ClusterRole keeps only what is not in a namespace: CRDs and namespace names.
+    assert {group for group, _, _ in grants(one(docs, "ClusterRole"))} == {
+        "apiextensions.k8s.io",
+        "",
+    }
+    assert {resource for _, resource, _ in grants(one(docs, "ClusterRole"))} == {
+        "customresourcedefinitions",
+        "namespaces",
+    }
+    roles = [doc for doc in docs if doc["kind"] == "Role"]
+    bindings = [doc for doc in docs if doc["kind"] == "RoleBinding"]
+    assert sorted(role["metadata"]["namespace"] for role in roles) == ["team-a", "team-b"]
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
+    for role in roles:
+        assert grants(role) == namespaced
+    operator = container(docs)
+    assert {"--namespace=team-a", "--namespace=team-b", "--verbose"} <= set(operator["args"])
+    assert "--log-format=plain" in operator["args"]
+    assert "--metrics-port=0" in operator["args"]
+    assert "Service" not in {doc["kind"] for doc in docs}
+
+
+def test_production_values_reach_the_pod() -> None:
+    docs = render("production")
+    values = yaml.safe_load((VALUE_SETS / "production.yaml").read_text())
+    deployment = one(docs, "Deployment", "hopper")
+    pod = deployment["spec"]["template"]["spec"]
+    operator = container(docs)
+    image = values["image"]
+    assert operator["image"] == f"{image['repository']}:{image['tag']}@{image['digest']}"
+    assert operator["imagePullPolicy"] == "Always"
+    assert pod["imagePullSecrets"] == [{"name": "mirror-credentials"}]
+    assert deployment["spec"]["replicas"] == 3
+    assert "--workers=32" in operator["args"]
+    assert operator["resources"] == values["resources"]
+    assert {"name": "TZ", "value": "UTC"} in operator["env"]
+    for key in ("nodeSelector", "tolerations", "priorityClassName"):
+        assert pod[key] == values[key], key
+    assert pod["affinity"]["nodeAffinity"] == values["affinity"]["nodeAffinity"]
+    (spread,) = pod["topologySpreadConstraints"]
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert spread["labelSelector"] == {"matchLabels": selector}  # filled in by the chart
+    assert pod["serviceAccountName"] == "hopper"
+    assert one(docs, "ServiceAccount", "hopper")["metadata"]["annotations"] == {
+        **values["commonAnnotations"],
+        **values["serviceAccount"]["annotations"],
+    }
+    pdb = one(docs, "PodDisruptionBudget")
+    assert pdb["spec"] == {"maxUnavailable": 1, "selector": {"matchLabels": selector}}
+    template = deployment["spec"]["template"]["metadata"]
+    assert template["labels"]["example.internal/cost-center"] == "42"
+    assert template["annotations"] == values["podAnnotations"]
+    for doc in docs:
+        if doc["kind"] != "CustomResourceDefinition":  # Helm installs crds/ untemplated
+            assert doc["metadata"]["labels"]["team"] == "platform", doc["kind"]
+            assert doc["metadata"]["annotations"]["example.internal/owner"] == "platform-team"
+
+
+def test_monitoring_values_render_what_prometheus_needs() -> None:
+    docs = render("monitoring")
+    service = one(docs, "Service")
+    monitor = one(docs, "ServiceMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= service["metadata"]["labels"].items()
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["port"] in {port["name"] for port in service["spec"]["ports"]}
+    assert endpoint["interval"] == "15s"
+    (port,) = service["spec"]["ports"]
+    assert port["port"] == 8443
+    ports = {p["name"]: p["containerPort"] for p in container(docs)["ports"]}
+    assert ports[port["targetPort"]] == 9464
+    assert "--metrics-port=9464" in container(docs)["args"]
+    rule = one(docs, "PrometheusRule")
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    alerts = [r for g in rule["spec"]["groups"] for r in g["rules"]]
+    assert all(alert["labels"]["team"] == "platform" for alert in alerts)
+    errors = next(a for a in alerts if a["alert"] == "HopperReconcileErrors")
+    assert errors["expr"].rstrip().endswith("> 0.05")
+    dashboard = one(docs, "ConfigMap")
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert dashboard["metadata"]["annotations"] == {"grafana_folder": "Operators"}
+    shipped = json.loads((chart.CHART / "dashboards" / "hopper-operator.json").read_text())
+    assert json.loads(dashboard["data"]["hopper-operator.json"]) == shipped
+
+
+def test_every_value_is_documented() -> None:
+    """The README's table is made from `# --` comments: a value without one is missing."""
+    text = chart.VALUES.read_text()
+    documented = {key for key, _ in chart.documented_values(text)}
+
+    def leaves(tree: dict[str, Any], prefix: str = "") -> set[str]:
+        keys = set()
+        for key, value in tree.items():
+            path = prefix + key
+            if path in documented:
+                keys.add(path)
+            elif isinstance(value, dict) and value:
+                keys |= leaves(value, path + ".")
+            else:
+                keys.add(path)
+        return keys
+
+    assert leaves(yaml.safe_load(text)) <= documented
+
+
+def test_readme_values_table_is_generated_from_values() -> None:
+    readme = chart.README.read_text()
+    table = chart.values_table(chart.VALUES.read_text())
+    assert chart.readme_with_table(readme, table) == readme, "run `make manifests`"
+
+
+def test_chart_crd_is_the_generated_one() -> None:
+    assert chart.CRD.read_text() == crd_yaml(), "run `make manifests`"
+
+
+@pytest.mark.parametrize(
+    ("setting", "complaint"),
+    [
+        ("replicaz=2", "additional properties 'replicaz' not allowed"),
+        ("log.level=trace", "value must be one of 'info', 'debug'"),
+        ("watchNamespaces={Team_A}", "/watchNamespaces/0"),
+        ("image.digest=latest", "/image/digest"),
+    ],
+)
+def test_values_schema_refuses_mistakes(setting: str, complaint: str) -> None:
+    with pytest.raises(RuntimeError, match="schema") as refused:
+        chart.template("--set", setting)
+    assert complaint in str(refused.value)
