@@ -84,7 +84,7 @@ def test_only_authorised_tokens_read_metrics(
             timeout=30,
             what="the scraper's binding to take effect",
         )
-        assert "hopper_workqueue_depth" in body and "hopper_instances" in body
+        assert "workqueue_depth" in body and "hopper_instances" in body
         assert scrape(url, stranger)[0] == 403  # still not, from the cache or not
         # Nothing is served in the clear.
         with pytest.raises((urllib.error.URLError, ConnectionError)):

@@ -71,6 +71,7 @@ def test_metrics_and_liveness(
     assert (0 < oldest < 120) if starting else oldest == 0, (starting, oldest)
     assert value(series, "hopper_transitions_total", from_phase="Running", to_phase="Paused") == 2
     assert value(series, "hopper_transitions_total", to_phase="Running") >= len(expected)
+    assert value(series, "hopper_leader") == 1  # no election here: this replica writes
     (build,) = [labels for name, labels, _ in series if name == "hopper_operator_build_info"]
     assert build["version"] == version("hopper-operator")
 

@@ -137,3 +137,11 @@ def test_build_info_and_process_metrics() -> None:
     assert _get(metrics, "hopper_operator_build_info") == 1
     assert _get(metrics, "process_resident_memory_bytes") > 0
     assert _get(metrics, "process_open_fds") > 0
+
+
+def test_leader_gauge_follows_the_election() -> None:
+    leading = [False]
+    metrics = Metrics(instances=list, queue_depth=lambda: 0, leading=lambda: leading[0])
+    assert _get(metrics, "hopper_leader") == 0
+    leading[0] = True
+    assert _get(metrics, "hopper_leader") == 1

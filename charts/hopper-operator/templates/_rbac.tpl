@@ -58,3 +58,19 @@
   resources: [namespaces]
   verbs: [list, watch]
 {{- end }}
+
+{{/* The secure metrics endpoint asks the API server about each new bearer token. */}}
+{{- define "hopper-operator.metricsAuthRules" -}}
+{{- if and .Values.metrics.enabled (eq .Values.metrics.auth "kubernetes") }}
+# The metrics endpoint (metrics.auth=kubernetes) asks the API server who each new bearer
+# token belongs to and whether that user may `get` /metrics, as controller-runtime's
+# secure metrics do. These reviews read nothing and change nothing; they are what the
+# built-in system:auth-delegator role grants.
+- apiGroups: [authentication.k8s.io]
+  resources: [tokenreviews]
+  verbs: [create]
+- apiGroups: [authorization.k8s.io]
+  resources: [subjectaccessreviews]
+  verbs: [create]
+{{- end }}
+{{- end }}

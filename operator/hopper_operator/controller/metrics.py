@@ -164,6 +164,7 @@ class Metrics:
         queue_depth: Callable[[], int],
         workers: int = 1,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        leading: Callable[[], bool] = lambda: True,
     ) -> None:
         self.registry = CollectorRegistry()
         # Memory, CPU, open file descriptors and the like, as every Prometheus client has.
@@ -183,6 +184,11 @@ class Metrics:
             ["controller"],
             registry=self.registry,
         ).labels(controller=CONTROLLER).set(workers)
+        Gauge(
+            "hopper_leader",
+            "1 while this replica is sure it holds the leader Lease (only it writes), else 0.",
+            registry=self.registry,
+        ).set_function(lambda: float(leading()))
         self.transitions = Counter(
             "hopper_transitions_total",
             "Lifecycle transitions taken, by source and target phase.",
