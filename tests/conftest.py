@@ -103,6 +103,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 @pytest.fixture
 def kubectl(control_plane: ControlPlane) -> Kubectl:
+    return kubectl_for(control_plane)
+
+
+def kubectl_for(control_plane: ControlPlane) -> Kubectl:
+    """The real kubectl as `control_plane`'s admin; fails loudly unless check=False."""
     binary = str(kubectl_path())
     env = control_plane.env()
 
