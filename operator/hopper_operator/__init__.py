@@ -1,6 +1,1 @@
 """hopper-operator: Hopper instances as declarative Kubernetes resources."""
-
-GROUP = "hopper.dev"
-VERSION = "v1alpha1"
-KIND = "HopperInstance"
-PLURAL = "hopperinstances"

@@ -16,6 +16,8 @@ import pytest
 import yaml
 from lupa import lua51
 
+from hopper_operator.api.enums import Reason
+
 ROOT = Path(__file__).parents[2]
 SCRIPT = ROOT / "manifests" / "gitops" / "argocd-health.lua"
 CM_PATCH = ROOT / "manifests" / "gitops" / "argocd-cm-patch.yaml"
@@ -76,11 +78,14 @@ def argocd_health(obj: dict[str, Any]) -> dict[str, str]:
     return run_health_script(obj)
 
 
-def _cond(kind: str, status: str, reason: str, message: str, generation: int = 1) -> dict[str, Any]:
+def _cond(
+    kind: str, status: str, reason: Reason, message: str, generation: int = 1
+) -> dict[str, Any]:
+    """A condition as the operator writes it: only reasons it has can be fed."""
     return {
         "type": kind,
         "status": status,
-        "reason": reason,
+        "reason": reason.value,
         "message": message,
         "lastTransitionTime": "2025-01-01T00:00:00Z",
         "observedGeneration": generation,
@@ -111,8 +116,8 @@ def _instance(
     return obj
 
 
-PARENT_OK = _cond("ParentReady", "True", "NoParent", "a root instance")
-READY = _cond("Ready", "True", "Reconciled", "Running as desired (Running)")
+PARENT_OK = _cond("ParentReady", "True", Reason.ROOT_INSTANCE, "a root instance")
+READY = _cond("Ready", "True", Reason.RECONCILED, "Running as desired (Running)")
 
 CASES: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
     "generation not yet observed": (
@@ -127,9 +132,14 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
         _instance(
             phase="Created",
             conditions=[
-                _cond("Ready", "False", "ParentScopeInvalid", "parent acme-web is PROJECT"),
-                _cond("ParentReady", "False", "ParentScopeInvalid", "parent acme-web is PROJECT"),
-                _cond("Stalled", "True", "ParentScopeInvalid", "parent acme-web is PROJECT"),
+                _cond("Ready", "False", Reason.PARENT_SCOPE_INVALID, "parent acme-web is PROJECT"),
+                _cond(
+                    "ParentReady",
+                    "False",
+                    Reason.PARENT_SCOPE_INVALID,
+                    "parent acme-web is PROJECT",
+                ),
+                _cond("Stalled", "True", Reason.PARENT_SCOPE_INVALID, "parent acme-web is PROJECT"),
             ],
         ),
         {"status": "Degraded", "message": "parent acme-web is PROJECT"},
@@ -138,9 +148,11 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
         _instance(
             phase="Created",
             conditions=[
-                _cond("Ready", "False", "ParentNotFound", "parent acme does not exist"),
-                _cond("ParentReady", "False", "ParentNotFound", "parent acme does not exist"),
-                _cond("Reconciling", "True", "ParentNotFound", "parent acme does not exist"),
+                _cond("Ready", "False", Reason.PARENT_NOT_FOUND, "parent acme does not exist"),
+                _cond(
+                    "ParentReady", "False", Reason.PARENT_NOT_FOUND, "parent acme does not exist"
+                ),
+                _cond("Reconciling", "True", Reason.PARENT_NOT_FOUND, "parent acme does not exist"),
             ],
         ),
         {"status": "Progressing", "message": "parent acme does not exist"},
@@ -151,7 +163,7 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
             observed=2,
             phase="Paused",
             conditions=[
-                _cond("Ready", "True", "Reconciled", "Paused as desired (Paused)", 2),
+                _cond("Ready", "True", Reason.RECONCILED, "Paused as desired (Paused)", 2),
                 PARENT_OK,
             ],
         ),
@@ -164,7 +176,10 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
     "error": (
         _instance(
             phase="Error",
-            conditions=[_cond("Ready", "False", "WorkloadFailed", "image pull failed"), PARENT_OK],
+            conditions=[
+                _cond("Ready", "False", Reason.DEPLOYMENT_FAILED, "image pull failed"),
+                PARENT_OK,
+            ],
         ),
         {"status": "Degraded", "message": "image pull failed"},
     ),
@@ -178,19 +193,21 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
         {"status": "Progressing", "message": "Waiting for status"},
     ),
     "ready false without reconciling": (
-        _instance(phase="Starting", conditions=[_cond("Ready", "False", "Walking", "x")]),
+        _instance(phase="Starting", conditions=[_cond("Ready", "False", Reason.WALKING, "x")]),
         {"status": "Progressing", "message": "Waiting for status"},
     ),
     "stalled wins over a stale ready": (
-        _instance(conditions=[READY, _cond("Stalled", "True", "DeploymentFailed", "")]),
+        _instance(conditions=[READY, _cond("Stalled", "True", Reason.DEPLOYMENT_FAILED, "")]),
         {"status": "Degraded", "message": "DeploymentFailed"},
     ),
     "error with stalled": (
         _instance(
             phase="Error",
             conditions=[
-                _cond("Ready", "False", "WorkloadFailed", "the workload failed"),
-                _cond("Stalled", "True", "WorkloadFailed", "Deployment exceeded its deadline"),
+                _cond("Ready", "False", Reason.DEPLOYMENT_FAILED, "the workload failed"),
+                _cond(
+                    "Stalled", "True", Reason.DEPLOYMENT_FAILED, "Deployment exceeded its deadline"
+                ),
             ],
         ),
         {"status": "Degraded", "message": "Deployment exceeded its deadline"},
@@ -199,8 +216,8 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
         _instance(
             phase="Running",
             conditions=[
-                _cond("Ready", "False", "Walking", "walking from Running towards Paused"),
-                _cond("Reconciling", "True", "Walking", "walking from Running towards Paused"),
+                _cond("Ready", "False", Reason.WALKING, "walking from Running towards Paused"),
+                _cond("Reconciling", "True", Reason.WALKING, "walking from Running towards Paused"),
             ],
         ),
         {"status": "Progressing", "message": "walking from Running towards Paused"},

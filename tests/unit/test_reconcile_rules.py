@@ -6,31 +6,49 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from hopper_operator.api.enums import Phase
+from hopper_operator.api.enums import Phase, Reason
+from hopper_operator.api.meta import FINALIZER, Annotation, Label, format_time
+from hopper_operator.api.runtime import Runtime
 from hopper_operator.core.config import config_hash
-from hopper_operator.core.reconcile import FINALIZER, decide
+from hopper_operator.core.plan import ConfigMapWrite, DeploymentWrite, Plan, Write
+from hopper_operator.core.reconcile import decide
 from hopper_operator.core.views import InstanceView, WorkloadView
+from hopper_operator.core.workload import workload_hash
 from tests.unit.builders import NOW, view, world
 
 RUNTIME = {"image": "img:1", "replicas": 1}
 
 
-def conditions(plan: object) -> dict[str, tuple[str, str]]:
-    return {c.type: (c.status, c.reason) for c in plan.status.conditions}  # type: ignore[attr-defined]
+def conditions(plan: Plan) -> dict[str, tuple[str, str]]:
+    return {c.type: (c.status, c.reason) for c in plan.status.conditions}
+
+
+def metadata(plan: Plan) -> dict[str, object]:
+    return dict(plan.metadata or {})
 
 
 def test_first_pass_adds_finalizer_labels_owner_and_config() -> None:
     parent = view("acme", phase="Running", ready=True, config={"a": {"x": 1, "y": 1}})
     me = view("web", "PROJECT", parent="acme", finalizers=(), config={"a": {"y": 2}})
     plan = decide(world(me, parent))
-    assert plan.finalizers == [FINALIZER]
-    assert plan.labels == {
-        "hopper.dev/scope": "PROJECT",
-        "hopper.dev/parent": "acme",
-        "hopper.dev/root": "acme",
+    assert metadata(plan)["finalizers"] == [FINALIZER]
+    assert metadata(plan)["labels"] == {
+        Label.SCOPE: "PROJECT",
+        Label.PARENT: "acme",
+        Label.ROOT: "acme",
     }
-    assert plan.owner_references and plan.owner_references[0]["uid"] == "uid-acme"
-    assert plan.config == {"a": {"x": 1, "y": 2}}
+    assert metadata(plan)["ownerReferences"] == [
+        {
+            "apiVersion": "hopper.dev/v1alpha1",
+            "kind": "HopperInstance",
+            "name": "acme",
+            "uid": "uid-acme",
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
+    merged = {"a": {"x": 1, "y": 2}}
+    assert plan.config_map == ConfigMapWrite(Write.CREATE, merged, config_hash(merged))
     assert plan.status.phase is Phase.STARTING and plan.status.depth == 1
     assert plan.status.effective_config_hash == config_hash({"a": {"x": 1, "y": 2}})
 
@@ -39,15 +57,15 @@ def test_recreated_parent_gets_its_new_uid_but_a_deleting_one_is_left_alone() ->
     me = view("web", "PROJECT", parent="acme", phase="Running")
     new_parent = view("acme", phase="Running", ready=True, uid="new-uid")
     plan = decide(world(me, new_parent))
-    assert plan.owner_references and plan.owner_references[0]["uid"] == "new-uid"
+    assert [ref["uid"] for ref in metadata(plan)["ownerReferences"]] == ["new-uid"]  # type: ignore[attr-defined]
     deleting = view("acme", phase="Stopping", deleting=True)
-    assert decide(world(me, deleting)).owner_references is None
+    assert "ownerReferences" not in metadata(decide(world(me, deleting)))
 
 
 def test_missing_parent_waits_without_moving() -> None:
     me = view("web", "PROJECT", parent="acme", phase="Stopped")
     plan = decide(world(me))
-    assert not plan.stepped and plan.config is None
+    assert not plan.stepped and plan.config_map is None
     assert conditions(plan)["ParentReady"] == ("False", "ParentNotFound")
     assert conditions(plan)["Reconciling"][0] == "True"
     assert "Stalled" not in conditions(plan)
@@ -73,7 +91,7 @@ def test_wrong_parent_scope_stalls_and_warns_once() -> None:
 
 
 def _restart(token: str, phase: str = "Running", **status: Any) -> InstanceView:
-    me = view("g", phase=phase, annotations={"hopper.dev/restartedAt": token})
+    me = view("g", phase=phase, annotations={Annotation.RESTARTED_AT: token})
     return replace(me, status=me.status.model_copy(update=status))
 
 
@@ -96,7 +114,7 @@ def test_a_start_carries_out_earlier_restarts() -> None:
     stopped = _restart("t1", phase="Stopped")
     assert decide(world(stopped)).status.phase is Phase.STARTING
     assert decide(world(stopped)).status.last_restart == "t1"
-    stays = view("g", phase="Stopped", state="Stopped", annotations={"hopper.dev/restartedAt": "t"})
+    stays = view("g", phase="Stopped", state="Stopped", annotations={Annotation.RESTARTED_AT: "t"})
     assert not decide(world(stays)).stepped  # a restart never starts a stopped instance
 
 
@@ -104,7 +122,7 @@ def test_a_time_written_before_tokens_were_recorded_counts_once() -> None:
     started = NOW
     before = _restart("2026-11-26T11:00:00Z", started_at=started)
     assert not decide(world(before)).stepped
-    after = _restart((started + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    after = _restart(format_time(started + timedelta(seconds=1)))
     after = replace(after, status=after.status.model_copy(update={"started_at": started}))
     assert decide(world(after)).status.phase is Phase.STOPPING
 
@@ -129,9 +147,10 @@ def test_ephemeral_deletes_itself_once_stopped() -> None:
 def test_deletion_releases_the_finalizer_only_when_the_workload_is_gone() -> None:
     me = view("d", phase="Stopped", deleting=True, runtime=RUNTIME)
     pods_left = decide(world(me, pods=1))
-    assert pods_left.finalizers is None
+    assert "finalizers" not in metadata(pods_left)
     done = decide(world(me))
-    assert done.finalizers == []
+    assert metadata(done)["finalizers"] == []
+    assert replace(done, metadata=None, status=Plan().status) == Plan()  # the object goes
 
 
 def test_failed_workload_errors_and_recovers_only_on_a_spec_change() -> None:
@@ -139,10 +158,8 @@ def test_failed_workload_errors_and_recovers_only_on_a_spec_change() -> None:
     me = view("w", phase="Starting", runtime=RUNTIME)
     plan = decide(world(me, workload=failed))
     assert plan.status.phase is Phase.ERROR
-    assert (
-        conditions(plan)["Stalled"] == ("True", "WorkloadFailed")
-        or conditions(plan)["Stalled"][0] == "True"
-    )
+    assert conditions(plan)["Stalled"] == ("True", Reason.DEPLOYMENT_FAILED)
+    assert plan.deployment is None  # the failed Deployment stays, to watch it recover
     errored = view("w", phase="Error", runtime=RUNTIME)
     assert not decide(world(errored, workload=failed)).stepped
     changed = view("w", phase="Error", runtime=RUNTIME, generation=2, observed_generation=1)
@@ -154,11 +171,13 @@ def test_paused_scales_to_zero_and_stopped_removes_the_workload() -> None:
     paused = decide(
         world(view("w", phase="Running", state="Paused", runtime=RUNTIME), workload=workload)
     )
-    assert paused.status.phase is Phase.PAUSED and paused.workload_replicas == 0
+    assert paused.status.phase is Phase.PAUSED
+    assert paused.deployment is not None and paused.deployment.replicas == 0
     stopping = decide(
         world(view("w", phase="Running", state="Stopped", runtime=RUNTIME), workload=workload)
     )
-    assert stopping.status.phase is Phase.STOPPING and stopping.remove_workload
+    assert stopping.status.phase is Phase.STOPPING
+    assert stopping.deployment == DeploymentWrite(Write.DELETE)
 
 
 def test_children_are_counted_by_phase() -> None:
@@ -178,7 +197,7 @@ def test_a_new_child_holds_silently_while_its_parent_settles() -> None:
     starting = view("acme", phase="Starting")
     fresh = view("web", "PROJECT", parent="acme", created=just_now)
     plan = decide(world(fresh, starting))
-    assert plan.status_patch is None and plan.metadata_patch is None and plan.events == ()
+    assert plan.status_patch is None and plan.metadata is None and plan.events == ()
     assert plan.requeue_after == 1.0
     assert decide(world(fresh)).requeue_after == 1.0  # parent not even there yet
     old = view("web", "PROJECT", parent="acme", created="2026-11-26T11:00:00Z")
@@ -187,3 +206,37 @@ def test_a_new_child_holds_silently_while_its_parent_settles() -> None:
     assert decide(world(fresh, settled)).status.phase is Phase.STARTING
     stopped = view("acme", phase="Created", state="Stopped", ready=True)
     assert decide(world(fresh, stopped)).status_patch is not None  # nothing to wait for
+
+
+def test_the_deployment_is_applied_only_when_what_it_was_built_from_changed() -> None:
+    me = view("w", phase="Running", state="Running", runtime=RUNTIME, ready=True)
+    digest = config_hash({})
+    built = workload_hash(Runtime.model_validate(RUNTIME), 1, digest)
+    same = WorkloadView(built, 1, True, 1, 1, None)
+    plan = decide(world(me, workload=same, config_map_hash=digest))
+    assert plan.deployment is None and plan.config_map is None
+    older = replace(same, spec_hash="from-another-spec")
+    plan = decide(world(me, workload=older, config_map_hash=digest))
+    assert plan.deployment == DeploymentWrite(
+        Write.APPLY, Runtime.model_validate(RUNTIME), 1, digest
+    )
+
+
+def test_the_config_map_is_created_applied_or_deleted() -> None:
+    me = view("g", phase="Running", config={"k": "v"})
+    assert decide(world(me)).config_map == ConfigMapWrite(
+        Write.CREATE, {"k": "v"}, config_hash({"k": "v"})
+    )
+    stale = decide(world(me, config_map_hash="old"))
+    assert stale.config_map is not None and stale.config_map.write is Write.APPLY
+    terminating = view("g", phase="Stopped", state="Terminated")
+    plan = decide(world(terminating, config_map_hash="old"))
+    assert plan.status.phase is Phase.TERMINATED
+    assert plan.config_map == ConfigMapWrite(Write.DELETE)
+
+
+def test_an_unreadable_spec_stalls_with_its_reason_and_changes_nothing() -> None:
+    broken = replace(view("g", phase="Running"), spec=None, spec_error="spec.scope: bad")
+    plan = decide(world(broken))
+    assert conditions(plan)["Stalled"] == ("True", Reason.INVALID_SPEC)
+    assert plan.metadata is None and plan.config_map is None and plan.deployment is None

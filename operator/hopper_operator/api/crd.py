@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from hopper_operator import GROUP, KIND, PLURAL, VERSION
+from hopper_operator.api.meta import CRD_NAME, GROUP, KIND, PLURAL, VERSION
 from hopper_operator.api.models import MAX_NAME_LENGTH, HopperInstanceSpec, HopperInstanceStatus
 
 _DROPPED_KEYS = {"title", "$defs"}
@@ -104,7 +104,7 @@ def crd() -> dict[str, Any]:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{PLURAL}.{GROUP}"},
+        "metadata": {"name": CRD_NAME},
         "spec": {
             "group": GROUP,
             "scope": "Namespaced",

@@ -48,27 +48,26 @@ class ConditionType(StrEnum):
 
 
 class Reason(StrEnum):
-    """Machine-readable reasons on conditions and Events (CamelCase, as Kubernetes expects)."""
+    """Machine-readable reasons on conditions (CamelCase, as Kubernetes expects).
+
+    Transition Events take the phase entered as their reason; Stalled ones, these.
+    """
 
     RECONCILED = "Reconciled"
-    WALKING = "Walking"
+    WALKING = "Walking"  # on its way through the lifecycle, one legal step at a time
+    INVALID_SPEC = "InvalidSpec"
+    DELETING = "Deleting"
+    ROOT_INSTANCE = "RootInstance"
     PARENT_READY = "ParentReady"
     PARENT_NOT_FOUND = "ParentNotFound"
     PARENT_NOT_RUNNING = "ParentNotRunning"
     PARENT_SCOPE_INVALID = "ParentScopeInvalid"
-    PARENT_TERMINATED = "ParentTerminated"
-    NOT_A_CHILD = "RootInstance"
-    WORKLOAD_AVAILABLE = "DeploymentAvailable"
-    WORKLOAD_PROGRESSING = "DeploymentProgressing"
-    WORKLOAD_FAILED = "DeploymentFailed"
-    WORKLOAD_SCALED_DOWN = "ScaledToZero"
-    WORKLOAD_ABSENT = "NoDeployment"
-    NO_RUNTIME = "NoRuntime"
     CONFIG_TOO_LARGE = "ConfigTooLarge"
-    DELETING = "Deleting"
-    TRANSITION = "PhaseChanged"
-    EXPIRED = "TTLExpired"
-    RESTARTING = "Restarting"
+    NO_DEPLOYMENT = "NoDeployment"
+    DEPLOYMENT_AVAILABLE = "DeploymentAvailable"
+    DEPLOYMENT_PROGRESSING = "DeploymentProgressing"
+    DEPLOYMENT_FAILED = "DeploymentFailed"
+    SCALED_TO_ZERO = "ScaledToZero"
 
 
 class TolerationOperator(StrEnum):

@@ -19,6 +19,7 @@ from pydantic import (
 
 from hopper_operator.api.base import ApiModel, more_rules, rules
 from hopper_operator.api.enums import DesiredState, InstanceType, Phase, Scope
+from hopper_operator.api.meta import API_VERSION, KIND, format_time
 from hopper_operator.api.names import INSTANCE_NAME, Accepts
 from hopper_operator.api.runtime import Runtime
 
@@ -28,10 +29,7 @@ MAX_CONFIG_KEYS = 128
 
 
 # RFC 3339 in UTC to the second, as Kubernetes writes metav1.Time.
-Timestamp = Annotated[
-    datetime,
-    PlainSerializer(lambda t: t.strftime("%Y-%m-%dT%H:%M:%SZ"), return_type=str, when_used="json"),
-]
+Timestamp = Annotated[datetime, PlainSerializer(format_time, return_type=str, when_used="json")]
 
 
 class ParentRef(ApiModel):
@@ -219,8 +217,8 @@ class HopperInstance(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
-    api_version: str = Field(default="hopper.dev/v1alpha1", alias="apiVersion")
-    kind: str = "HopperInstance"
+    api_version: str = Field(default=API_VERSION, alias="apiVersion")
+    kind: str = KIND
     metadata: HopperInstanceMetadata
     spec: HopperInstanceSpec
     status: HopperInstanceStatus = Field(default_factory=HopperInstanceStatus)

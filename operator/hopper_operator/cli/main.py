@@ -28,6 +28,7 @@ def run_operator(options: Settings, namespaces: Sequence[str], liveness: str | N
     import kopf
 
     from hopper_operator.controller import handlers  # noqa: F401  registers the handlers
+    from hopper_operator.controller.context import Context
 
     asyncio.run(
         kopf.operator(
@@ -36,7 +37,7 @@ def run_operator(options: Settings, namespaces: Sequence[str], liveness: str | N
             standalone=options.peering is None,
             peering_name=options.peering,
             liveness_endpoint=liveness,
-            memo=kopf.Memo(options=options),
+            memo=Context(options),
         )
     )
 

@@ -1,35 +1,28 @@
 """Kopf handlers: each turns a watch event into index entries or queued keys, nothing more.
 
-Handlers take Kopf's keyword arguments through `**kwargs` where Kopf's protocols type them
-more loosely than we use them (a namespaced resource always has a namespace).
+Kopf passes indexes and the memo by keyword: the handlers name the ones they use, typed.
+Kopf's handler protocols cannot say that an index arrives by its function's name, hence
+the two `type: ignore[arg-type]` below. Handlers take the rest through `**_`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, NamedTuple
+from typing import Any
 
 import kopf
 
-from hopper_operator import GROUP, PLURAL, VERSION
-from hopper_operator.api.enums import Phase
+from hopper_operator.api.meta import GROUP, PLURAL, VERSION, Annotation, Label
+from hopper_operator.controller.context import Context, Running
 from hopper_operator.controller.metrics import Metrics
 from hopper_operator.controller.metrics_server import serve_metrics
-from hopper_operator.controller.reconciler import CHILDREN_REFRESH_SECONDS, Indexes, Key, Reconciler
-from hopper_operator.controller.settings import Settings
-from hopper_operator.core.views import CONFIG_HASH, InstanceView, instance_view, workload_view
+from hopper_operator.controller.reconciler import Indexes, Key, Reconciler
+from hopper_operator.controller.wakeups import Wakeups
+from hopper_operator.core.views import InstanceView, WorkloadView, instance_view, workload_view
 from hopper_operator.kube.client import Kube, load_configuration
-from hopper_operator.resources.owned import INSTANCE_LABEL
 
 INSTANCES = (GROUP, VERSION, PLURAL)
-OWNED = {INSTANCE_LABEL: kopf.PRESENT}
-INDEXES = (
-    "hopper_instances",
-    "hopper_children",
-    "hopper_workloads",
-    "hopper_config_maps",
-    "hopper_pods",
-)
+OWNED: dict[str, Any] = {Label.INSTANCE: kopf.PRESENT}
 
 
 def _key(body: kopf.Body) -> Key:
@@ -37,7 +30,7 @@ def _key(body: kopf.Body) -> Key:
 
 
 def _owner_key(body: kopf.Body) -> Key:
-    return (body.metadata.namespace or "", body.metadata.labels[INSTANCE_LABEL])
+    return (body.metadata.namespace or "", body.metadata.labels[Label.INSTANCE])
 
 
 @kopf.index(*INSTANCES)
@@ -53,13 +46,13 @@ async def hopper_children(*, body: kopf.Body, **_: Any) -> dict[Key, str] | None
 
 
 @kopf.index("apps", "v1", "deployments", labels=OWNED)
-async def hopper_workloads(*, body: kopf.Body, **_: Any) -> dict[Key, Any]:
+async def hopper_workloads(*, body: kopf.Body, **_: Any) -> dict[Key, WorkloadView]:
     return {_owner_key(body): workload_view(body)}
 
 
 @kopf.index("", "v1", "configmaps", labels=OWNED)
 async def hopper_config_maps(*, body: kopf.Body, **_: Any) -> dict[Key, str | None]:
-    return {_owner_key(body): body.metadata.annotations.get(CONFIG_HASH)}
+    return {_owner_key(body): body.metadata.annotations.get(Annotation.CONFIG_HASH)}
 
 
 @kopf.index("", "v1", "pods", labels=OWNED)
@@ -71,95 +64,82 @@ def _lookup(index: kopf.Index[Key, Any]) -> Any:
     return lambda key: index.get(key, ())
 
 
-@kopf.on.startup()
-async def start(*, memo: kopf.Memo, settings: kopf.OperatorSettings, **kwargs: Any) -> None:
-    options: Settings = memo.get("options") or Settings()
+@kopf.on.startup()  # type: ignore[arg-type]
+async def start(
+    *,
+    memo: Context,
+    settings: kopf.OperatorSettings,
+    hopper_instances: kopf.Index[Key, InstanceView],
+    hopper_children: kopf.Index[Key, str],
+    hopper_workloads: kopf.Index[Key, WorkloadView],
+    hopper_config_maps: kopf.Index[Key, str | None],
+    hopper_pods: kopf.Index[Key, str | None],
+    **_: Any,
+) -> None:
+    options = memo.settings
     options.apply(settings)
     kube = Kube(await load_configuration())
-    lookups = [_lookup(kwargs[name]) for name in INDEXES]
-    reconciler = Reconciler(kube=kube, indexes=Indexes(*lookups))
-    every_instance = kwargs["hopper_instances"]
+    indexes = Indexes(
+        instances=_lookup(hopper_instances),
+        children=_lookup(hopper_children),
+        workloads=_lookup(hopper_workloads),
+        config_maps=_lookup(hopper_config_maps),
+        pods=_lookup(hopper_pods),
+    )
+    reconciler = Reconciler(kube=kube, indexes=indexes)
     reconciler.metrics = Metrics(
-        instances=lambda: (view for store in every_instance.values() for view in store),
+        instances=lambda: (view for store in hopper_instances.values() for view in store),
         queue_depth=lambda: len(reconciler.queue),
         workers=options.workers,
     )
     reconciler.queue.observer = reconciler.metrics.queue
-    memo["metrics_server"] = await serve_metrics(options, kube, reconciler.metrics)
-    memo["kube"], memo["reconciler"], memo["signatures"] = kube, reconciler, {}
-    memo["children_index"] = kwargs["hopper_children"]
-    memo["workers"] = [
+    metrics_server = await serve_metrics(options, kube, reconciler.metrics)
+    workers = tuple(
         asyncio.create_task(reconciler.queue.serve(reconciler.reconcile))
         for _ in range(options.workers)
-    ]
-
-
-@kopf.on.cleanup()
-async def stop(*, memo: kopf.Memo, **_: Any) -> None:
-    workers = memo.get("workers", ())
-    for task in workers:
-        task.cancel()
-    await asyncio.gather(*workers, return_exceptions=True)
-    if "reconciler" in memo:
-        await memo["reconciler"].drain()
-    if memo.get("metrics_server"):
-        await memo["metrics_server"].cleanup()
-    if "kube" in memo:
-        await memo["kube"].close()
-
-
-class Signature(NamedTuple):
-    """What children read of their parent: a change in any of it wakes them."""
-
-    uid: str
-    deleting: bool
-    phase: Phase
-    ready: str | None
-    effective_config_hash: str | None
-    config: Any
-
-
-def _signature(view: InstanceView) -> Signature:
-    ready = view.status.condition("Ready")
-    return Signature(
-        uid=view.uid,
-        deleting=view.deleting,
-        phase=view.phase,
-        ready=ready.status if ready else None,
-        effective_config_hash=view.status.effective_config_hash,
-        config=view.spec.config if view.spec else None,
+    )
+    wakeups = Wakeups(queue=reconciler.queue, children=indexes.children)
+    memo.started(
+        Running(
+            kube=kube,
+            reconciler=reconciler,
+            wakeups=wakeups,
+            workers=workers,
+            metrics_server=metrics_server,
+        )
     )
 
 
-@kopf.on.event(*INSTANCES)
+@kopf.on.cleanup()
+async def stop(*, memo: Context, **_: Any) -> None:
+    running = memo.stopped()
+    if running is None:
+        return
+    for task in running.workers:
+        task.cancel()
+    await asyncio.gather(*running.workers, return_exceptions=True)
+    await running.reconciler.drain()
+    if running.metrics_server is not None:
+        await running.metrics_server.cleanup()
+    await running.kube.close()
+
+
+@kopf.on.event(*INSTANCES)  # type: ignore[arg-type]
 async def instance_event(
     *,
     type: str,
     body: kopf.Body,
-    memo: kopf.Memo,
-    **kwargs: Any,
+    memo: Context,
+    hopper_instances: kopf.Index[Key, InstanceView],
+    **_: Any,
 ) -> None:
-    queue = memo["reconciler"].queue
-    signatures: dict[Key, Signature] = memo["signatures"]
-    key, gone = _key(body), type == "DELETED"
     # The index parsed this very body a moment ago; only a deleted object is not there.
-    indexed = kwargs["hopper_instances"].get(key, ())
-    view = next(iter(indexed), None) or instance_view(body)
-    before = signatures.pop(key, None) if gone else signatures.get(key)
-    after = None if gone else _signature(view)
-    if after is not None:
-        signatures[key] = after
-        queue.add(key)
-    if after != before:
-        for child in memo["children_index"].get(key, ()):
-            queue.add((key[0], child))
-    # The parent counts its children by phase: refresh it, in batches.
-    if view.parent_name and (after is None or before is None or before.phase != after.phase):
-        queue.add((key[0], view.parent_name), CHILDREN_REFRESH_SECONDS)
+    view = next(iter(hopper_instances.get(_key(body), ())), None) or instance_view(body)
+    memo.running.wakeups.instance(view, gone=type == "DELETED")
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=OWNED)
 @kopf.on.event("", "v1", "configmaps", labels=OWNED)
 @kopf.on.event("", "v1", "pods", labels=OWNED)
-async def owned_event(*, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    memo["reconciler"].queue.add(_owner_key(body))
+async def owned_event(*, body: kopf.Body, memo: Context, **_: Any) -> None:
+    memo.running.wakeups.owned(_owner_key(body))

@@ -1,37 +1,27 @@
-"""Runs `core.reconcile.decide` for queued instances and carries out its plans.
+"""Runs a reconcile pass for queued instances: observe, decide, render, execute.
 
-Reads come from Kopf's in-memory indexes (no request per reconcile); every write carries
-the resourceVersion it was decided from, so a decision made on a stale view fails with a
-conflict instead of taking an illegal step.
+Reads come from Kopf's in-memory indexes (no request per reconcile); `core.reconcile`
+decides the whole plan, `resources.render` spells it as requests and the executor sends
+them. Every write of the instance carries the resourceVersion it was decided from, so a
+decision made on a stale view fails with a conflict instead of taking an illegal step.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from hopper_operator.controller.executor import Executor, Writer
 from hopper_operator.controller.metrics import Metrics, Result
 from hopper_operator.controller.queue import WorkQueue
-from hopper_operator.core.reconcile import Plan, World, advance, decide
-from hopper_operator.core.views import InstanceView, WorkloadView, instance_view
-from hopper_operator.kube.client import (
-    ConflictError,
-    Kube,
-    KubeError,
-    NotFoundError,
-    config_map_path,
-    deployment_path,
-    events_path,
-    instance_path,
-)
-from hopper_operator.resources import owned
-from hopper_operator.resources.events import event
+from hopper_operator.core.reconcile import World, advance, decide
+from hopper_operator.core.views import InstanceView, WorkloadView, instance_view, workload_view
+from hopper_operator.kube.client import ConflictError, KubeError, NotFoundError
+from hopper_operator.resources.render import Target, render
 
 logger = logging.getLogger(__name__)
 
@@ -45,13 +35,15 @@ CHILDREN_REFRESH_SECONDS = 5.0  # children counts are a summary: batch their rew
 MAX_BACKOFF_SECONDS = 300.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class Indexes:
-    instances: Lookup
-    children: Lookup
-    workloads: Lookup
-    config_maps: Lookup
-    pods: Lookup
+    """Lookups into Kopf's indexes, by what they hold."""
+
+    instances: Lookup  # (namespace, name) -> InstanceView
+    children: Lookup  # (namespace, parent name) -> child names
+    workloads: Lookup  # (namespace, owner name) -> WorkloadView
+    config_maps: Lookup  # (namespace, owner name) -> the config hash it holds
+    pods: Lookup  # (namespace, owner name) -> pod names
 
 
 def _first(values: Iterable[Any]) -> Any:
@@ -60,7 +52,7 @@ def _first(values: Iterable[Any]) -> Any:
 
 @dataclass
 class Reconciler:
-    kube: Kube
+    kube: Writer
     indexes: Indexes
     metrics: Metrics | None = None
     queue: WorkQueue[Key] = field(default_factory=WorkQueue)
@@ -68,11 +60,14 @@ class Reconciler:
     # resourceVersions we wrote and have not yet seen come back through the watch.
     _expected: dict[Key, int] = field(default_factory=dict)
     _failures: dict[Key, int] = field(default_factory=dict)
-    _posting: set[asyncio.Task[None]] = field(default_factory=set)
+    executor: Executor = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.executor = Executor(self.kube)
 
     async def drain(self) -> None:
         """Let Events still being posted finish (at shutdown)."""
-        await asyncio.gather(*self._posting, return_exceptions=True)
+        await self.executor.drain()
 
     def world(self, view: InstanceView) -> World:
         key = view.key
@@ -138,111 +133,25 @@ class Reconciler:
         self.queue.add(key, delay)
 
     async def _run(self, world: World) -> None:
+        key = world.instance.key
         for _ in range(MAX_STEPS_PER_PASS):
             plan = decide(world)
-            written = await self._apply(world, plan)
+            written = await self.executor.run(render(world.instance, plan, now=world.now))
             if plan.stepped and self.metrics:
-                phases = (
-                    world.instance.phase.value,
-                    (plan.status.phase or world.instance.phase).value,
-                )
+                phases = (world.instance.phase.value, plan.status.phase or world.instance.phase)
                 self.metrics.transitions.labels(*phases).inc()
             if plan.requeue_after is not None:
-                self.queue.add(world.instance.key, plan.requeue_after)
-            if written is None or not plan.stepped:
+                self.queue.add(key, plan.requeue_after)
+            body = written.get(Target.INSTANCE)
+            if body is None:
                 return
-            world = advance(world, plan, written)
-
-    async def _apply(self, world: World, plan: Plan) -> InstanceView | None:
-        """Carry out `plan`; return the instance as last written, if it was."""
-        me = world.instance
-        written: Mapping[str, Any] | None = None
-        version = me.resource_version
-        if plan.metadata_patch:
-            body = {"metadata": {**plan.metadata_patch, "resourceVersion": version}}
-            try:
-                written = await self.kube.merge_patch(instance_path(*me.key), body)
-            except NotFoundError:
-                return None  # the last finalizer went and the object with it
-            version = written["metadata"]["resourceVersion"]
-            if me.deleting and plan.finalizers is not None:
-                return None  # finalizer released: the object is gone or going now
-        await self._apply_owned(world, plan)
-        if plan.status_patch:
-            body = {"metadata": {"resourceVersion": version}, "status": plan.status_patch}
-            written = await self.kube.merge_patch(instance_path(*me.key) + "/status", body)
-        for note in plan.events:
-            # Events are a record, not a step: post them beside the walk, not in its way.
-            task = asyncio.create_task(self._post_event(me, note.type, note.reason, note.message))
-            self._posting.add(task)
-            task.add_done_callback(self._posting.discard)
-        if plan.delete_instance:
-            await self.kube.delete(instance_path(*me.key))
-        if written is None:
-            return None
-        view = instance_view(written)
-        self._expected[me.key] = _revision(view.resource_version)
-        return view
-
-    async def _apply_owned(self, world: World, plan: Plan) -> None:
-        me, spec = world.instance, world.instance.spec
-        namespace, name = me.key
-        if plan.config is not None:
-            body = owned.config_map(
-                instance=name, namespace=namespace, uid=me.uid, config=plan.config
-            )
-            path = config_map_path(namespace, owned.config_map_name(name))
-            await self._create_or_apply(path, body, exists=world.config_map_hash is not None)
-        if plan.remove_config:
-            await self.kube.delete(config_map_path(namespace, owned.config_map_name(name)))
-        if plan.remove_workload:
-            await self.kube.delete(deployment_path(namespace, name))
-        if plan.workload_replicas is not None and spec is not None and spec.runtime is not None:
-            body = owned.deployment(
-                instance=name,
-                namespace=namespace,
-                uid=me.uid,
-                runtime=spec.runtime,
-                replicas=plan.workload_replicas,
-                config_digest=plan.status.effective_config_hash or "",
-            )
-            workload = world.workload
-            if (
-                workload is None
-                or workload.spec_hash != body["metadata"]["annotations"][owned.SPEC_HASH]
-            ):
-                await self.kube.apply(deployment_path(namespace, name), body)
-
-    async def _create_or_apply(self, path: str, body: dict[str, Any], *, exists: bool) -> None:
-        """Create a ConfigMap the index has not seen, else server-side apply it.
-
-        A plain create costs the API server less than an apply that creates. This suits
-        the ConfigMap, whose fields never come and go (later applies force the same keys
-        over the create's), not the Deployment, where a field dropped from the spec must
-        leave. Should the index lag behind an object that exists, the create's 409 falls
-        back to the apply, which is right either way.
-        """
-        if not exists:
-            collection = path.rsplit("/", 1)[0]
-            with contextlib.suppress(ConflictError):
-                await self.kube.create(collection, body)
+            instance = instance_view(body)
+            self._expected[key] = _revision(instance.resource_version)
+            if not plan.stepped:
                 return
-        await self.kube.apply(path, body)
-
-    async def _post_event(self, me: InstanceView, type: str, reason: str, message: str) -> None:
-        body = event(
-            namespace=me.namespace,
-            name=me.name,
-            uid=me.uid,
-            type=type,
-            reason=reason,
-            message=message,
-            now=self.clock(),
-        )
-        try:
-            await self.kube.create(events_path(me.namespace), body)
-        except KubeError as error:  # an Event is a courtesy: never fail a step over one
-            logger.warning("could not post Event %s for %s: %s", reason, me.name, error)
+            deployment = written.get(Target.DEPLOYMENT)
+            workload = workload_view(deployment) if deployment is not None else None
+            world = advance(world, plan, instance=instance, workload=workload)
 
 
 def _revision(resource_version: str) -> int:

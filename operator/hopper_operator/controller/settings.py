@@ -9,7 +9,7 @@ from typing import Any
 
 import kopf
 
-from hopper_operator.resources.owned import INSTANCE_LABEL
+from hopper_operator.api.meta import Label
 
 OWNED_RESOURCES = (("apps", "deployments"), ("v1", "configmaps"), ("v1", "pods"))
 
@@ -53,7 +53,7 @@ class Settings:
     def apply(self, settings: kopf.OperatorSettings) -> None:
         # Only our own children: never list every Deployment, ConfigMap and Pod in the cluster.
         for selector in OWNED_RESOURCES:
-            settings.watching.label_selectors[selector] = INSTANCE_LABEL
+            settings.watching.label_selectors[selector] = Label.INSTANCE
         settings.watching.server_timeout = self.watch_server_timeout
         settings.watching.chunk_size = self.chunk_size
         settings.persistence.diffbase_storage = NoDiffBase()

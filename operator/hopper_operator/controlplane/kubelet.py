@@ -13,7 +13,9 @@ import threading
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-SELECTOR = "hopper.dev/instance"
+from hopper_operator.api.meta import Label, format_time
+
+SELECTOR = Label.INSTANCE.value
 
 
 class Api(Protocol):
@@ -23,7 +25,7 @@ class Api(Protocol):
 
 
 def ready_status(now: datetime) -> dict[str, Any]:
-    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = format_time(now)
     conditions = [
         {"type": kind, "status": "True", "lastTransitionTime": stamp}
         for kind in ("PodScheduled", "Initialized", "ContainersReady", "Ready")

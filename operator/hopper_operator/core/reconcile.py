@@ -1,23 +1,20 @@
 """One reconcile step, decided from what is observed: the whole brain, with no I/O.
 
-`decide(world)` returns a `Plan`: the writes that move one instance one legal step closer
-to its effective target. It is level-based: the same world gives the same plan, whatever
-events came before.
+`decide(world)` returns a `Plan`: every write that moves one instance one legal step closer
+to its effective target, owned objects included. It is level-based: the same world gives
+the same plan, whatever events came before. It reads in four steps, each a function
+below: the course (target, next phase, why it waits), the status, the owned objects,
+the metadata.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from hopper_operator.api.enums import (
-    ConditionType,
-    DesiredState,
-    InstanceType,
-    Phase,
-    Reason,
-)
+from hopper_operator.api.enums import ConditionType, DesiredState, InstanceType, Phase, Reason
+from hopper_operator.api.meta import FINALIZER, KIND, Label, parse_time
 from hopper_operator.api.models import HopperInstanceSpec, HopperInstanceStatus
 from hopper_operator.core import lifecycle
 from hopper_operator.core.conditions import Verdict, settle
@@ -28,60 +25,131 @@ from hopper_operator.core.config import (
     config_map_name,
 )
 from hopper_operator.core.patch import merge_patch
-from hopper_operator.core.tree import (
-    FINALIZER,
-    PARENT_LABEL,
-    ROOT_LABEL,
-    SCOPE_LABEL,
-    owner_reference,
+from hopper_operator.core.plan import (
+    ConfigMapWrite,
+    DeploymentWrite,
+    Event,
+    EventType,
+    Plan,
+    Write,
 )
+from hopper_operator.core.tree import owner_reference
 from hopper_operator.core.verdicts import children_counts
 from hopper_operator.core.verdicts import verdicts as build_verdicts
-from hopper_operator.core.views import InstanceView, parse_time
+from hopper_operator.core.views import InstanceView, WorkloadView
 from hopper_operator.core.workload import workload_hash
 from hopper_operator.core.world import Lineage, Tree, World, tree_of
 
-__all__ = ["FINALIZER", "Event", "Plan", "World", "advance", "decide"]
+__all__ = ["Plan", "World", "advance", "decide"]
 
 # How long a new child waits, silent, for a parent that is appearing or starting.
 PARENT_SETTLE_SECONDS = 2.0
 
-
-@dataclass(frozen=True)
-class Event:
-    type: str
-    reason: str
-    message: str
+# Phases in which an instance with a runtime has no Deployment.
+_WITHOUT_WORKLOAD = frozenset({Phase.CREATED, Phase.STOPPING, Phase.STOPPED, Phase.TERMINATED})
 
 
 @dataclass(frozen=True)
-class Plan:
-    labels: dict[str, str] | None = None
-    owner_references: list[dict[str, Any]] | None = None
-    finalizers: list[str] | None = None
-    config: dict[str, Any] | None = None
-    remove_config: bool = False
-    workload_replicas: int | None = None
-    remove_workload: bool = False
-    status_patch: dict[str, Any] | None = None
-    status: HopperInstanceStatus = field(default_factory=HopperInstanceStatus)
-    events: tuple[Event, ...] = ()
-    delete_instance: bool = False
-    requeue_after: float | None = None
-    stepped: bool = False
+class EffectiveConfig:
+    values: dict[str, Any] | None  # None while an ancestor is missing
+    digest: str | None  # of `values`, else the last one recorded in status
+    problem: str | None
 
-    @property
-    def metadata_patch(self) -> dict[str, Any] | None:
-        patch = {
-            key: value
-            for key, value in (
-                ("labels", self.labels),
-                ("ownerReferences", self.owner_references),
-                ("finalizers", self.finalizers),
-            )
-            if value is not None
-        }
-        return patch or None
+
+@dataclass(frozen=True)
+class Course:
+    """Where this pass takes the instance, and why it goes no further."""
+
+    target: DesiredState
+    step: Phase | None  # the phase entered now, if any
+    phase: Phase  # the phase after this pass
+    waiting: str  # why no step is taken (or, for a step into Error, the failure)
+    unsettled: str  # why the instance is not at rest after this pass; "" when it is
+    desired_workload: str | None  # hash of the Deployment the spec asks for while running
+    done_deleting: bool  # being deleted and nothing left to take down
+
+
+def decide(world: World) -> Plan:
+    me = world.instance
+    spec = me.spec
+    if spec is None:
+        return _unreadable(world)
+    tree = tree_of(world, spec)
+    hold = _parent_settling(world, tree)
+    if hold is not None:
+        return Plan(requeue_after=hold)
+    config = _effective_config(world, tree)
+    course = _course(world, spec, tree, config)
+    verdicts = build_verdicts(
+        world=world,
+        spec=spec,
+        tree=tree,
+        phase=course.phase,
+        target=course.target,
+        waiting=course.unsettled,
+        config_problem=config.problem,
+        desired_workload=course.desired_workload,
+    )
+    metadata = _metadata(world, spec, tree, course)
+    status = _status(world, tree, course, config, verdicts)
+    if course.done_deleting and metadata is not None:
+        # The finalizer goes, and the object with it: nothing else is left to write.
+        return Plan(metadata=metadata, status=status)
+    return Plan(
+        metadata=metadata,
+        config_map=_config_map(world, course, config),
+        deployment=_deployment(world, spec, course, config),
+        status_patch=status_patch(me.status, status),
+        status=status,
+        events=_events(me, course, verdicts),
+        delete_instance=_expired_ephemeral(me, spec, course),
+        requeue_after=_requeue_after(status, world.now),
+        stepped=course.step is not None,
+    )
+
+
+# --- the course: target and next phase ---------------------------------------------------
+
+
+def _effective_config(world: World, tree: Tree) -> EffectiveConfig:
+    values = tree.config
+    if values is None:
+        return EffectiveConfig(None, world.instance.status.effective_config_hash, None)
+    problem = None
+    if len(canonical_json(values).encode()) > MAX_CONFIG_BYTES:
+        problem = f"the effective config exceeds {MAX_CONFIG_BYTES} bytes"
+    return EffectiveConfig(values, config_hash(values), problem)
+
+
+def _course(world: World, spec: HopperInstanceSpec, tree: Tree, config: EffectiveConfig) -> Course:
+    me = world.instance
+    target = _target(world, spec, tree)
+    desired_workload = (
+        workload_hash(spec.runtime, spec.runtime.replicas, config.digest or "")
+        if spec.runtime
+        else None
+    )
+    step, waiting = _next_phase(world, spec, tree, target, desired_workload)
+    phase = step or me.phase
+    # Settled only once the walk is over: ask what the next step would be from here.
+    unsettled = waiting if step is None else ""
+    if step is not None and lifecycle.next_step(phase, target) is not None:
+        unsettled = f"walking from {phase.value} towards {target.value}"
+    return Course(
+        target=target,
+        step=step,
+        phase=phase,
+        waiting=waiting,
+        unsettled=unsettled,
+        desired_workload=desired_workload,
+        done_deleting=(
+            me.deleting
+            and step is None
+            and world.workload is None
+            and not world.pods
+            and (lifecycle.satisfies(phase, target) or phase is Phase.TERMINATED)
+        ),
+    )
 
 
 def _target(world: World, spec: HopperInstanceSpec, tree: Tree) -> DesiredState:
@@ -152,63 +220,6 @@ def _next_phase(
     return step, ""
 
 
-def _workload_intent(
-    spec: HopperInstanceSpec, phase: Phase, present: bool
-) -> tuple[int | None, bool]:
-    """(replicas to ensure, whether to remove it) for the phase the instance is now in."""
-    if spec.runtime is None or phase in (
-        Phase.CREATED,
-        Phase.STOPPING,
-        Phase.STOPPED,
-        Phase.TERMINATED,
-    ):
-        return None, present
-    if phase in (Phase.STARTING, Phase.RUNNING):
-        return spec.runtime.replicas, False
-    if phase is Phase.PAUSED:
-        return 0, False
-    return None, False  # Error: keep the failed Deployment to observe its recovery
-
-
-def _metadata(
-    world: World, spec: HopperInstanceSpec, tree: Tree, done_deleting: bool
-) -> dict[str, Any]:
-    me = world.instance
-    labels = dict(me.labels)
-    labels[SCOPE_LABEL] = spec.scope.value
-    if spec.parent_name:
-        labels[PARENT_LABEL] = spec.parent_name
-    if tree.root:
-        labels[ROOT_LABEL] = tree.root
-    changes: dict[str, Any] = {}
-    if labels != me.labels:
-        changes["labels"] = labels
-    # A parent being deleted is left alone: with --cascade=orphan the garbage collector is
-    # removing this very reference, and putting it back would fight the collector.
-    if tree.parent is not None and not tree.parent.deleting:
-        refs = [
-            r
-            for r in me.owner_references
-            if not (r.get("kind") == "HopperInstance" and r.get("controller"))
-        ]
-        refs.append(owner_reference(tree.parent.name, tree.parent.uid))
-        if refs != list(me.owner_references):
-            changes["owner_references"] = refs
-    if me.deleting and done_deleting and FINALIZER in me.finalizers:
-        changes["finalizers"] = [f for f in me.finalizers if f != FINALIZER]
-    elif not me.deleting and FINALIZER not in me.finalizers:
-        changes["finalizers"] = [*me.finalizers, FINALIZER]
-    return changes
-
-
-def _dump(status: HopperInstanceStatus) -> dict[str, Any]:
-    return status.model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
-def status_patch(old: HopperInstanceStatus, new: HopperInstanceStatus) -> dict[str, Any] | None:
-    return merge_patch(_dump(old), _dump(new)) or None
-
-
 def _parent_settling(world: World, tree: Tree) -> float | None:
     """Seconds to hold a brand-new child whose parent is about to settle, else None.
 
@@ -233,101 +244,31 @@ def _parent_settling(world: World, tree: Tree) -> float | None:
     return remaining if settling and remaining > 0 else None
 
 
-def decide(world: World) -> Plan:
-    me = world.instance
-    spec = me.spec
-    if spec is None:
-        return _unreadable(world)
-    tree = tree_of(world, spec)
-    hold = _parent_settling(world, tree)
-    if hold is not None:
-        return Plan(requeue_after=hold)
-    config_problem = None
-    if tree.config is not None and len(canonical_json(tree.config).encode()) > MAX_CONFIG_BYTES:
-        config_problem = f"the effective config exceeds {MAX_CONFIG_BYTES} bytes"
-    config_digest = (
-        config_hash(tree.config) if tree.config is not None else me.status.effective_config_hash
-    )
-    target = _target(world, spec, tree)
-    desired_workload = (
-        workload_hash(spec.runtime, spec.runtime.replicas, config_digest or "")
-        if spec.runtime
-        else None
-    )
-    step, waiting = _next_phase(world, spec, tree, target, desired_workload)
-    phase = step or me.phase
-    status = _next_status(world, phase, stepped=step is not None, spec=spec)
-    replicas, remove_workload = _workload_intent(spec, phase, world.workload is not None)
-    # Settled only once the walk is over: re-ask what the next step would be from here.
-    after_step, after_waiting = (
-        (None, waiting) if step is None else (lifecycle.next_step(phase, target), "")
-    )
-    if after_step is not None and not after_waiting:
-        after_waiting = f"walking from {phase.value} towards {target.value}"
-    verdicts = build_verdicts(
-        world=world,
-        spec=spec,
-        tree=tree,
-        phase=phase,
-        target=target,
-        waiting=after_waiting,
-        config_problem=config_problem,
-        desired_workload=desired_workload,
-    )
-    done_deleting = (
-        me.deleting
-        and step is None
-        and world.workload is None
-        and not world.pods
-        and (lifecycle.satisfies(phase, target) or phase is Phase.TERMINATED)
-    )
-    status = replace_status(
+# --- the status ----------------------------------------------------------------------------
+
+
+def _status(
+    world: World,
+    tree: Tree,
+    course: Course,
+    config: EffectiveConfig,
+    verdicts: list[Verdict],
+) -> HopperInstanceStatus:
+    me, phase = world.instance, course.phase
+    status = _next_status(world, phase, stepped=course.step is not None)
+    return replace_status(
         status,
         observed_generation=me.generation,
         conditions=settle(verdicts, list(me.status.conditions), me.generation, world.now),
         depth=tree.depth if tree.depth is not None else status.depth,
         root=tree.root or status.root,
-        effective_config_hash=config_digest,
+        effective_config_hash=config.digest,
         config_map_name=config_map_name(me.name) if phase is not Phase.TERMINATED else None,
         children=children_counts(world.children),
     )
-    write_config = (
-        tree.config is not None
-        and not me.deleting  # its namespace may be going too: create nothing new
-        and config_problem is None
-        and phase is not Phase.TERMINATED
-        and world.config_map_hash != config_digest
-    )
-    meta = _metadata(world, spec, tree, done_deleting)
-    return Plan(
-        labels=meta.get("labels"),
-        owner_references=meta.get("owner_references"),
-        finalizers=meta.get("finalizers"),
-        config=tree.config if write_config else None,
-        remove_config=phase is Phase.TERMINATED and world.config_map_hash is not None,
-        workload_replicas=replicas,
-        remove_workload=remove_workload,
-        status_patch=status_patch(me.status, status),
-        status=status,
-        events=_events(me, step, target, waiting, verdicts),
-        delete_instance=(
-            spec.instance_type is InstanceType.EPHEMERAL
-            and not me.deleting
-            and phase in (Phase.STOPPED, Phase.TERMINATED)
-            and step is None
-        ),
-        requeue_after=_requeue_after(status, world.now),
-        stepped=step is not None,
-    )
 
 
-def replace_status(status: HopperInstanceStatus, **changes: Any) -> HopperInstanceStatus:
-    return status.model_copy(update=changes)
-
-
-def _next_status(
-    world: World, phase: Phase, *, stepped: bool, spec: HopperInstanceSpec
-) -> HopperInstanceStatus:
+def _next_status(world: World, phase: Phase, *, stepped: bool) -> HopperInstanceStatus:
     me, now = world.instance, world.now
     status = me.status
     if not stepped:
@@ -338,13 +279,26 @@ def _next_status(
         changes["last_restart"] = me.restart_token
     if phase is Phase.RUNNING:
         changes["started_at"] = now
-        if spec.ttl_seconds and status.expires_at is None:
-            changes["expires_at"] = now + timedelta(seconds=spec.ttl_seconds)
+        ttl = me.spec.ttl_seconds if me.spec else None
+        if ttl and status.expires_at is None:
+            changes["expires_at"] = now + timedelta(seconds=ttl)
     elif phase is Phase.STOPPED:
         changes["stopped_at"] = now
     elif phase is Phase.TERMINATED:
         changes["terminated_at"] = now
     return replace_status(status, **changes)
+
+
+def replace_status(status: HopperInstanceStatus, **changes: Any) -> HopperInstanceStatus:
+    return status.model_copy(update=changes)
+
+
+def _dump(status: HopperInstanceStatus) -> dict[str, Any]:
+    return status.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def status_patch(old: HopperInstanceStatus, new: HopperInstanceStatus) -> dict[str, Any] | None:
+    return merge_patch(_dump(old), _dump(new)) or None
 
 
 def _requeue_after(status: HopperInstanceStatus, now: datetime) -> float | None:
@@ -353,30 +307,33 @@ def _requeue_after(status: HopperInstanceStatus, now: datetime) -> float | None:
     return max((status.expires_at - now).total_seconds(), 0.0)
 
 
-def _events(
-    me: InstanceView,
-    step: Phase | None,
-    target: DesiredState,
-    waiting: str,
-    verdicts: list[Verdict],
-) -> tuple[Event, ...]:
+def _events(me: InstanceView, course: Course, verdicts: list[Verdict]) -> tuple[Event, ...]:
     events = []
+    step = course.step
     if step is not None:
-        kind = "Warning" if step is Phase.ERROR else "Normal"
-        why = waiting if step is Phase.ERROR else f"towards {target.value}"
-        events.append(Event(kind, step.value, f"{me.phase.value} -> {step.value} ({why})"))
+        failed = step is Phase.ERROR
+        why = course.waiting if failed else f"towards {course.target.value}"
+        events.append(
+            Event(
+                EventType.WARNING if failed else EventType.NORMAL,
+                step.value,
+                f"{me.phase.value} -> {step.value} ({why})",
+            )
+        )
     old = {c.type: c.status for c in me.status.conditions}
     for verdict in verdicts:
-        if verdict.type is ConditionType.STALLED and old.get(verdict.type.value) != "True":
-            events.append(Event("Warning", verdict.reason.value, verdict.message))
+        if verdict.type is ConditionType.STALLED and old.get(verdict.type) != "True":
+            events.append(Event(EventType.WARNING, verdict.reason.value, verdict.message))
     return tuple(events)
 
 
 def _unreadable(world: World) -> Plan:
+    """A spec the models reject (the CRD schema lets it through): say so, change nothing."""
     me = world.instance
+    message = me.spec_error or "unreadable spec"
     verdicts = [
-        Verdict(ConditionType.READY, False, Reason.WALKING, me.spec_error or "unreadable spec"),
-        Verdict(ConditionType.STALLED, True, Reason.WALKING, me.spec_error or "unreadable spec"),
+        Verdict(ConditionType.READY, False, Reason.INVALID_SPEC, message),
+        Verdict(ConditionType.STALLED, True, Reason.INVALID_SPEC, message),
     ]
     status = replace_status(
         me.status,
@@ -387,12 +344,102 @@ def _unreadable(world: World) -> Plan:
     return Plan(status_patch=status_patch(me.status, status), status=status)
 
 
-def advance(world: World, plan: Plan, written: InstanceView) -> World:
-    """The world after `plan` was applied, for a further step in the same pass."""
-    return replace(
-        world,
-        instance=written,
-        config_map_hash=config_hash(plan.config)
-        if plan.config is not None
-        else world.config_map_hash,
+# --- the owned objects ---------------------------------------------------------------------
+
+
+def _config_map(world: World, course: Course, config: EffectiveConfig) -> ConfigMapWrite | None:
+    exists = world.config_map_hash is not None
+    if course.phase is Phase.TERMINATED:
+        return ConfigMapWrite(Write.DELETE) if exists else None
+    if (
+        config.values is None
+        or world.instance.deleting  # its namespace may be going too: create nothing new
+        or config.problem is not None
+        or world.config_map_hash == config.digest
+    ):
+        return None
+    write = Write.APPLY if exists else Write.CREATE
+    return ConfigMapWrite(write, config.values, config.digest)
+
+
+def _deployment(
+    world: World, spec: HopperInstanceSpec, course: Course, config: EffectiveConfig
+) -> DeploymentWrite | None:
+    runtime, phase = spec.runtime, course.phase
+    if runtime is None or phase in _WITHOUT_WORKLOAD:
+        return DeploymentWrite(Write.DELETE) if world.workload is not None else None
+    if phase is Phase.ERROR:
+        return None  # keep the failed Deployment to observe its recovery
+    replicas = 0 if phase is Phase.PAUSED else runtime.replicas
+    digest = config.digest or ""
+    current = world.workload
+    if current is not None and current.spec_hash == workload_hash(runtime, replicas, digest):
+        return None
+    return DeploymentWrite(Write.APPLY, runtime, replicas, digest)
+
+
+def _expired_ephemeral(me: InstanceView, spec: HopperInstanceSpec, course: Course) -> bool:
+    return (
+        spec.instance_type is InstanceType.EPHEMERAL
+        and not me.deleting
+        and course.phase in (Phase.STOPPED, Phase.TERMINATED)
+        and course.step is None
     )
+
+
+# --- the metadata --------------------------------------------------------------------------
+
+
+def _metadata(
+    world: World, spec: HopperInstanceSpec, tree: Tree, course: Course
+) -> dict[str, Any] | None:
+    """The merge patch of labels, owner references and finalizers, or None."""
+    me = world.instance
+    labels = dict(me.labels)
+    labels[Label.SCOPE] = spec.scope.value
+    if spec.parent_name:
+        labels[Label.PARENT] = spec.parent_name
+    if tree.root:
+        labels[Label.ROOT] = tree.root
+    changes: dict[str, Any] = {}
+    if labels != me.labels:
+        changes["labels"] = labels
+    # A parent being deleted is left alone: with --cascade=orphan the garbage collector is
+    # removing this very reference, and putting it back would fight the collector.
+    if tree.parent is not None and not tree.parent.deleting:
+        refs = [
+            r for r in me.owner_references if not (r.get("kind") == KIND and r.get("controller"))
+        ]
+        refs.append(owner_reference(tree.parent.name, tree.parent.uid))
+        if refs != list(me.owner_references):
+            changes["ownerReferences"] = refs
+    if me.deleting and course.done_deleting and FINALIZER in me.finalizers:
+        changes["finalizers"] = [f for f in me.finalizers if f != FINALIZER]
+    elif not me.deleting and FINALIZER not in me.finalizers:
+        changes["finalizers"] = [*me.finalizers, FINALIZER]
+    return changes or None
+
+
+# --- the next step in the same pass ----------------------------------------------------------
+
+
+def advance(
+    world: World,
+    plan: Plan,
+    *,
+    instance: InstanceView,
+    workload: WorkloadView | None,
+) -> World:
+    """The world after `plan` was carried out, from what the API server returned.
+
+    `workload` is the Deployment as the apply returned it, if the plan applied one.
+    """
+    config_map_hash = world.config_map_hash
+    if plan.config_map is not None:
+        deleted = plan.config_map.write is Write.DELETE
+        config_map_hash = None if deleted else plan.config_map.digest
+    if plan.deployment is None:
+        workload = world.workload
+    elif plan.deployment.write is Write.DELETE:
+        workload = None
+    return replace(world, instance=instance, config_map_hash=config_map_hash, workload=workload)

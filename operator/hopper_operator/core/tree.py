@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from hopper_operator import GROUP, KIND, VERSION
 from hopper_operator.api.enums import Scope
+from hopper_operator.api.meta import API_VERSION, KIND
 
 RANK: dict[Scope, int] = {
     Scope.FEDERATED: 0,
@@ -19,16 +19,11 @@ RANK: dict[Scope, int] = {
 
 ROOT_SCOPES = frozenset({Scope.FEDERATED, Scope.GLOBAL})
 
-FINALIZER = "hopper.dev/finalizer"
-SCOPE_LABEL = "hopper.dev/scope"
-PARENT_LABEL = "hopper.dev/parent"
-ROOT_LABEL = "hopper.dev/root"
-
 
 def owner_reference(name: str, uid: str) -> dict[str, Any]:
     """The controller reference from an object to the instance that owns it."""
     return {
-        "apiVersion": f"{GROUP}/{VERSION}",
+        "apiVersion": API_VERSION,
         "kind": KIND,
         "name": name,
         "uid": uid,

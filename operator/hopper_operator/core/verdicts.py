@@ -15,7 +15,7 @@ from hopper_operator.core.world import Lineage, Tree, World
 def parent_verdict(tree: Tree) -> Verdict:
     kind = ConditionType.PARENT_READY
     if tree.lineage is Lineage.ROOT:
-        return Verdict(kind, True, Reason.NOT_A_CHILD, "a root instance has no parent")
+        return Verdict(kind, True, Reason.ROOT_INSTANCE, "a root instance has no parent")
     if tree.lineage is Lineage.MISSING:
         return Verdict(kind, False, Reason.PARENT_NOT_FOUND, tree.problem or "")
     if tree.lineage is Lineage.INVALID:
@@ -40,22 +40,22 @@ def parent_verdict(tree: Tree) -> Verdict:
 def workload_verdict(world: World, phase: Phase, desired_workload: str | None) -> Verdict:
     kind, workload = ConditionType.WORKLOAD_AVAILABLE, world.workload
     if workload is None:
-        return Verdict(kind, False, Reason.WORKLOAD_ABSENT, f"no Deployment while {phase.value}")
+        return Verdict(kind, False, Reason.NO_DEPLOYMENT, f"no Deployment while {phase.value}")
     if workload.failure:
-        return Verdict(kind, False, Reason.WORKLOAD_FAILED, workload.failure)
+        return Verdict(kind, False, Reason.DEPLOYMENT_FAILED, workload.failure)
     if phase is Phase.PAUSED:
-        return Verdict(kind, False, Reason.WORKLOAD_SCALED_DOWN, "paused: scaled to zero")
+        return Verdict(kind, False, Reason.SCALED_TO_ZERO, "paused: scaled to zero")
     if workload.spec_hash == desired_workload and workload.available:
         return Verdict(
             kind,
             True,
-            Reason.WORKLOAD_AVAILABLE,
+            Reason.DEPLOYMENT_AVAILABLE,
             f"{workload.available_replicas} replicas available",
         )
     return Verdict(
         kind,
         False,
-        Reason.WORKLOAD_PROGRESSING,
+        Reason.DEPLOYMENT_PROGRESSING,
         f"{workload.available_replicas}/{workload.replicas} replicas available",
     )
 
@@ -86,7 +86,7 @@ def verdicts(
         stall = (Reason.CONFIG_TOO_LARGE, config_problem)
     elif phase is Phase.ERROR:
         failure = world.workload.failure if world.workload else None
-        stall = (Reason.WORKLOAD_FAILED, failure or "the workload failed")
+        stall = (Reason.DEPLOYMENT_FAILED, failure or "the workload failed")
     ready: Verdict
     if world.instance.deleting:
         ready = Verdict(
@@ -108,7 +108,7 @@ def verdicts(
         )
     elif not workload_ok:
         ready = Verdict(
-            ConditionType.READY, False, Reason.WORKLOAD_PROGRESSING, "waiting for the workload"
+            ConditionType.READY, False, Reason.DEPLOYMENT_PROGRESSING, "waiting for the workload"
         )
     else:
         ready = Verdict(

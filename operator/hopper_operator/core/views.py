@@ -14,20 +14,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from hopper_operator.api.enums import Phase
+from hopper_operator.api.meta import Annotation, parse_time
 from hopper_operator.api.models import HopperInstanceSpec, HopperInstanceStatus
-
-RESTARTED_AT = "hopper.dev/restartedAt"
-SPEC_HASH = "hopper.dev/spec-hash"
-CONFIG_HASH = "hopper.dev/config-hash"
-
-
-def parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 @dataclass(frozen=True)
@@ -84,7 +72,7 @@ def instance_view(body: Mapping[str, Any]) -> InstanceView:
         owner_references=tuple(dict(ref) for ref in meta.get("ownerReferences") or ()),
         finalizers=tuple(meta.get("finalizers") or ()),
         deleting=bool(meta.get("deletionTimestamp")),
-        restart_token=(meta.get("annotations") or {}).get(RESTARTED_AT) or None,
+        restart_token=(meta.get("annotations") or {}).get(Annotation.RESTARTED_AT) or None,
         created_at=parse_time(meta.get("creationTimestamp")),
     )
 
@@ -122,7 +110,7 @@ def workload_view(body: Mapping[str, Any]) -> WorkloadView:
     status = body.get("status") or {}
     up_to_date = int(status.get("observedGeneration", 0)) >= int(meta.get("generation", 1))
     return WorkloadView(
-        spec_hash=(meta.get("annotations") or {}).get(SPEC_HASH),
+        spec_hash=(meta.get("annotations") or {}).get(Annotation.SPEC_HASH),
         replicas=int(spec.get("replicas", 1)),
         up_to_date=up_to_date,
         available_replicas=int(status.get("availableReplicas", 0)),

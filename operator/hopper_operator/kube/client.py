@@ -18,9 +18,8 @@ from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.config.config_exception import ConfigException
 
-from hopper_operator import GROUP, PLURAL, VERSION
+from hopper_operator.api.meta import MANAGER
 
-FIELD_MANAGER = "hopper-operator"
 USER_AGENT = "hopper-operator/0.1"
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -40,25 +39,6 @@ class NotFoundError(KubeError):
 
 class ConflictError(KubeError):
     """A resourceVersion precondition failed: the object changed since we read it."""
-
-
-def instance_path(namespace: str, name: str = "") -> str:
-    base = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}"
-    return f"{base}/{name}" if name else base
-
-
-def config_map_path(namespace: str, name: str = "") -> str:
-    base = f"/api/v1/namespaces/{namespace}/configmaps"
-    return f"{base}/{name}" if name else base
-
-
-def deployment_path(namespace: str, name: str = "") -> str:
-    base = f"/apis/apps/v1/namespaces/{namespace}/deployments"
-    return f"{base}/{name}" if name else base
-
-
-def events_path(namespace: str) -> str:
-    return f"/api/v1/namespaces/{namespace}/events"
 
 
 async def load_configuration() -> k8s.Configuration:
@@ -134,7 +114,7 @@ class Kube:
 
     async def apply(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """Server-side apply: create or update in one request, owning only our fields."""
-        query = {"fieldManager": FIELD_MANAGER, "force": "true"}
+        query = {"fieldManager": MANAGER, "force": "true"}
         return await self.request("PATCH", path, body=body, content_type=APPLY_PATCH, query=query)
 
     async def create(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime
 from typing import Any
 
-from hopper_operator import GROUP, KIND, VERSION
-
-COMPONENT = "hopper-operator"
+from hopper_operator.api.meta import API_VERSION, KIND, MANAGER, format_time
 
 
 def event(
@@ -21,13 +18,14 @@ def event(
     message: str,
     now: datetime,
 ) -> dict[str, Any]:
-    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = format_time(now)
     return {
         "apiVersion": "v1",
         "kind": "Event",
-        "metadata": {"name": f"{name}.{secrets.token_hex(8)}", "namespace": namespace},
+        # The API server names it: unique without a random number here.
+        "metadata": {"generateName": f"{name}.", "namespace": namespace},
         "involvedObject": {
-            "apiVersion": f"{GROUP}/{VERSION}",
+            "apiVersion": API_VERSION,
             "kind": KIND,
             "name": name,
             "namespace": namespace,
@@ -36,8 +34,8 @@ def event(
         "type": type,
         "reason": reason,
         "message": message[:1024],
-        "source": {"component": COMPONENT},
-        "reportingComponent": COMPONENT,
+        "source": {"component": MANAGER},
+        "reportingComponent": MANAGER,
         "firstTimestamp": stamp,
         "lastTimestamp": stamp,
         "count": 1,

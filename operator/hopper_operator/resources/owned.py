@@ -8,24 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from hopper_operator.api.meta import MANAGER, Annotation, Label
 from hopper_operator.api.runtime import Probe, Runtime
 from hopper_operator.core.config import canonical_json, config_hash, config_map_name
 from hopper_operator.core.tree import owner_reference
-from hopper_operator.core.views import CONFIG_HASH, SPEC_HASH
 from hopper_operator.core.workload import workload_hash
 
-__all__ = [
-    "CONFIG_HASH",
-    "INSTANCE_LABEL",
-    "SPEC_HASH",
-    "config_map",
-    "config_map_name",
-    "deployment",
-    "pod_spec",
-]
-
-INSTANCE_LABEL = "hopper.dev/instance"
-MANAGED_BY = {"app.kubernetes.io/managed-by": "hopper-operator"}
+MANAGED_BY = {Label.MANAGED_BY: MANAGER}
 CONFIG_FILE = "config.json"
 CONFIG_MOUNT = "/etc/hopper"
 
@@ -34,7 +23,7 @@ def _metadata(name: str, namespace: str, owner: str, owner_uid: str, **annotatio
     return {
         "name": name,
         "namespace": namespace,
-        "labels": {INSTANCE_LABEL: owner, **MANAGED_BY},
+        "labels": {Label.INSTANCE: owner, **MANAGED_BY},
         "annotations": annotations,
         "ownerReferences": [owner_reference(owner, owner_uid)],
     }
@@ -48,7 +37,7 @@ def config_map(
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": _metadata(
-            config_map_name(instance), namespace, instance, uid, **{CONFIG_HASH: digest}
+            config_map_name(instance), namespace, instance, uid, **{Annotation.CONFIG_HASH: digest}
         ),
         "data": {CONFIG_FILE: canonical_json(config)},
     }
@@ -124,11 +113,11 @@ def deployment(
     config_digest: str,
 ) -> dict[str, Any]:
     """The workload; `config_digest` in the pod template rolls it when the config changes."""
-    selector = {INSTANCE_LABEL: instance}
+    selector = {Label.INSTANCE: instance}
     template = {
         "metadata": {
             "labels": {**selector, **MANAGED_BY},
-            "annotations": {CONFIG_HASH: config_digest},
+            "annotations": {Annotation.CONFIG_HASH: config_digest},
         },
         "spec": pod_spec(instance, runtime),
     }
@@ -141,7 +130,7 @@ def deployment(
             namespace,
             instance,
             uid,
-            **{SPEC_HASH: workload_hash(runtime, replicas, config_digest)},
+            **{Annotation.SPEC_HASH: workload_hash(runtime, replicas, config_digest)},
         ),
         "spec": spec,
     }

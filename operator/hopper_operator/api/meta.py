@@ -1,0 +1,54 @@
+"""Names and formats this API shares with Kubernetes and its users, each defined once.
+
+Every other module imports these: a label, an annotation or the group written as a literal
+anywhere else would be a second home for the same fact.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+GROUP = "hopper.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "HopperInstance"
+PLURAL = "hopperinstances"
+CRD_NAME = f"{PLURAL}.{GROUP}"  # also what kubectl takes as the fully qualified resource
+
+FINALIZER = f"{GROUP}/finalizer"
+MANAGER = "hopper-operator"  # field manager, Event source, app.kubernetes.io/managed-by
+
+
+class Label(StrEnum):
+    """Labels the operator sets: on instances (the tree) and on what they own."""
+
+    SCOPE = f"{GROUP}/scope"
+    PARENT = f"{GROUP}/parent"
+    ROOT = f"{GROUP}/root"
+    INSTANCE = f"{GROUP}/instance"  # on owned objects: the instance that owns them
+    MANAGED_BY = "app.kubernetes.io/managed-by"
+
+
+class Annotation(StrEnum):
+    RESTARTED_AT = f"{GROUP}/restartedAt"  # set by users (kubectl hopper restart)
+    SPEC_HASH = f"{GROUP}/spec-hash"  # on a Deployment: what it was built from
+    CONFIG_HASH = f"{GROUP}/config-hash"  # on a ConfigMap and pod template: the config
+
+
+# RFC 3339 in UTC to the second, as Kubernetes writes metav1.Time.
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def format_time(moment: datetime) -> str:
+    return moment.strftime(TIME_FORMAT)
+
+
+def parse_time(value: object) -> datetime | None:
+    """A metav1.Time as Kubernetes writes it; None for anything else."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None

@@ -1,0 +1,50 @@
+"""What Kopf's handlers share, typed: the operator's memo.
+
+Kopf hands every handler a shallow copy of the memo made per object; this one copies to
+itself, so every handler sees the one queue, reconciler and client the startup built.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from hopper_operator.controller.reconciler import Reconciler
+from hopper_operator.controller.settings import Settings
+from hopper_operator.controller.wakeups import Wakeups
+from hopper_operator.kube.client import Kube
+
+
+@dataclass(frozen=True)
+class Running:
+    """What the startup handler builds."""
+
+    kube: Kube
+    reconciler: Reconciler
+    wakeups: Wakeups
+    workers: tuple[asyncio.Task[None], ...]
+    metrics_server: web.AppRunner | None
+
+
+@dataclass
+class Context:
+    settings: Settings
+    _running: Running | None = None
+
+    def __copy__(self) -> Context:
+        return self
+
+    def started(self, running: Running) -> None:
+        self._running = running
+
+    @property
+    def running(self) -> Running:
+        if self._running is None:
+            raise RuntimeError("hopper-operator: a handler ran before the startup handler")
+        return self._running
+
+    def stopped(self) -> Running | None:
+        running, self._running = self._running, None
+        return running

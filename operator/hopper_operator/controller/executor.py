@@ -1,0 +1,101 @@
+"""Sends rendered requests in order and hands back what the API server wrote.
+
+It decides nothing: which writes to make was settled by `decide`, how to spell them by
+`render`. Its only judgement is the one the API server gives: a refused precondition
+(409) stops the pass, unless the request names a fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from hopper_operator.kube.client import ConflictError, KubeError
+from hopper_operator.resources.render import Request, Requests, Target, Verb
+
+logger = logging.getLogger(__name__)
+
+# The last response for each object written, e.g. the instance after its status patch.
+Written = dict[Target, Mapping[str, Any]]
+
+
+class Writer(Protocol):
+    """The writes of `kube.client.Kube`: what the executor needs of a client."""
+
+    async def create(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    async def merge_patch(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    async def apply(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    async def delete(self, path: str) -> None: ...
+
+
+@dataclass
+class Executor:
+    kube: Writer
+    _posting: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def run(self, requests: Requests) -> Written:
+        written: Written = {}
+        for request in requests.writes:
+            body = _guarded(request, written)
+            result = await self._send(request, body)
+            if result is not None:
+                written[request.target] = result
+        for note in requests.events:
+            # Events are a record, not a step: post them beside the walk, not in its way.
+            task = asyncio.create_task(self._post(note))
+            self._posting.add(task)
+            task.add_done_callback(self._posting.discard)
+        return written
+
+    async def drain(self) -> None:
+        """Let Events still being posted finish (at shutdown)."""
+        await asyncio.gather(*self._posting, return_exceptions=True)
+
+    async def _send(
+        self, request: Request, body: Mapping[str, Any] | None
+    ) -> Mapping[str, Any] | None:
+        """Send `request` with `body` (its guarded body); on 409, its fallback as it is."""
+        try:
+            return await self._call(request.verb, request.path, body)
+        except ConflictError:
+            fallback = request.fallback
+            if fallback is None:
+                raise
+            return await self._call(fallback.verb, fallback.path, fallback.body)
+
+    async def _call(
+        self, verb: Verb, path: str, body: Mapping[str, Any] | None
+    ) -> Mapping[str, Any] | None:
+        if verb is Verb.DELETE:
+            await self.kube.delete(path)
+            return None
+        send = {
+            Verb.CREATE: self.kube.create,
+            Verb.MERGE_PATCH: self.kube.merge_patch,
+            Verb.APPLY: self.kube.apply,
+        }[verb]
+        return await send(path, body or {})
+
+    async def _post(self, request: Request) -> None:
+        try:
+            await self._call(request.verb, request.path, request.body)
+        except KubeError as error:  # an Event is a courtesy: never fail a step over one
+            logger.warning("could not post Event at %s: %s", request.path, error)
+
+
+def _guarded(request: Request, written: Written) -> Mapping[str, Any] | None:
+    """The body with its precondition: the version decided from, or our own last write."""
+    body = request.body
+    if request.precondition is None or body is None:
+        return body
+    version = request.precondition
+    if request.target in written:
+        version = written[request.target]["metadata"]["resourceVersion"]
+    metadata = {**body.get("metadata", {}), "resourceVersion": version}
+    return {**body, "metadata": metadata}

@@ -1,0 +1,134 @@
+"""A plan, said as requests: method, path, body and precondition, in the order to send them.
+
+Pure: `decide` chose every write; this only spells each one for the API server. The
+controller sends the requests one by one and decides nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from hopper_operator.core.config import config_map_name
+from hopper_operator.core.plan import ConfigMapWrite, DeploymentWrite, Plan, Write
+from hopper_operator.core.views import InstanceView
+from hopper_operator.resources import owned
+from hopper_operator.resources.events import event
+from hopper_operator.resources.paths import (
+    config_map_path,
+    deployment_path,
+    events_path,
+    instance_path,
+)
+
+
+class Verb(StrEnum):
+    CREATE = "create"  # POST to the collection; 409 when it exists
+    MERGE_PATCH = "merge-patch"
+    APPLY = "apply"  # server-side apply, forced: the operator owns these fields
+    DELETE = "delete"  # an object already gone counts as deleted
+
+
+class Target(StrEnum):
+    """Which object a request writes: the executor hands back the last response of each."""
+
+    INSTANCE = "instance"
+    CONFIG_MAP = "configmap"
+    DEPLOYMENT = "deployment"
+    EVENT = "event"
+
+
+@dataclass(frozen=True)
+class Request:
+    verb: Verb
+    path: str
+    target: Target
+    body: Mapping[str, Any] | None = None
+    # The resourceVersion the write was decided from: the API server refuses it (409) if
+    # the object changed since. A later write of the same target carries the version the
+    # earlier one returned, as only our own write came in between.
+    precondition: str | None = None
+    # Sent instead when this one fails with 409 (a create racing the index).
+    fallback: Request | None = None
+
+
+@dataclass(frozen=True)
+class Requests:
+    writes: tuple[Request, ...]  # in order; a failure stops the rest
+    events: tuple[Request, ...]  # a record, not a step: posted beside the writes
+
+
+def render(instance: InstanceView, plan: Plan, *, now: datetime) -> Requests:
+    namespace, name = instance.key
+    path = instance_path(namespace, name)
+    version = instance.resource_version
+    writes: list[Request] = []
+    if plan.metadata is not None:
+        body = {"metadata": plan.metadata}
+        writes.append(Request(Verb.MERGE_PATCH, path, Target.INSTANCE, body, version))
+    if plan.config_map is not None:
+        writes.append(_config_map(instance, plan.config_map))
+    if plan.deployment is not None:
+        writes.append(_deployment(instance, plan.deployment))
+    if plan.status_patch is not None:
+        body = {"status": plan.status_patch}
+        writes.append(Request(Verb.MERGE_PATCH, f"{path}/status", Target.INSTANCE, body, version))
+    if plan.delete_instance:
+        writes.append(Request(Verb.DELETE, path, Target.INSTANCE))
+    events = tuple(
+        Request(
+            Verb.CREATE,
+            events_path(namespace),
+            Target.EVENT,
+            event(
+                namespace=namespace,
+                name=name,
+                uid=instance.uid,
+                type=note.type.value,
+                reason=note.reason,
+                message=note.message,
+                now=now,
+            ),
+        )
+        for note in plan.events
+    )
+    return Requests(tuple(writes), events)
+
+
+def _config_map(instance: InstanceView, write: ConfigMapWrite) -> Request:
+    namespace, name = instance.key
+    path = config_map_path(namespace, config_map_name(name))
+    if write.write is Write.DELETE:
+        return Request(Verb.DELETE, path, Target.CONFIG_MAP)
+    body = owned.config_map(
+        instance=name, namespace=namespace, uid=instance.uid, config=dict(write.config)
+    )
+    apply = Request(Verb.APPLY, path, Target.CONFIG_MAP, body)
+    if write.write is Write.APPLY:
+        return apply
+    # A plain create costs the API server less than an apply that creates. This suits the
+    # ConfigMap, whose fields never come and go (later applies force the same keys over
+    # the create's), not the Deployment, where a field dropped from the spec must leave.
+    # Should the index lag behind an object that exists, the 409 falls back to the apply.
+    return Request(Verb.CREATE, config_map_path(namespace), Target.CONFIG_MAP, body, fallback=apply)
+
+
+def _deployment(instance: InstanceView, write: DeploymentWrite) -> Request:
+    namespace, name = instance.key
+    path = deployment_path(namespace, name)
+    if write.write is Write.DELETE:
+        return Request(Verb.DELETE, path, Target.DEPLOYMENT)
+    if write.runtime is None:
+        raise ValueError(f"a Deployment for {name} needs a runtime")
+    body = owned.deployment(
+        instance=name,
+        namespace=namespace,
+        uid=instance.uid,
+        runtime=write.runtime,
+        replicas=write.replicas,
+        config_digest=write.config_digest,
+    )
+    return Request(Verb.APPLY, path, Target.DEPLOYMENT, body)

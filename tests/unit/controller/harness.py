@@ -1,0 +1,70 @@
+"""A reconciler wired to the recording client and to indexes kept in dicts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hopper_operator.api.meta import Annotation
+from hopper_operator.controller.queue import QueueObserver
+from hopper_operator.controller.reconciler import Indexes, Key, Reconciler
+from hopper_operator.core.config import config_map_name
+from hopper_operator.core.views import instance_view
+from hopper_operator.resources.paths import config_map_path, instance_path
+from tests.unit.builders import NOW
+from tests.unit.controller.fakes import RecordingKube
+
+
+@dataclass
+class Queued:
+    """Stands in for the work queue: records each key's earliest requested delay."""
+
+    keys: dict[Key, float] = field(default_factory=dict)
+    observer: QueueObserver = field(default_factory=QueueObserver)
+
+    def add(self, key: Key, delay: float = 0.0) -> None:
+        self.keys[key] = min(delay, self.keys.get(key, delay))
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+@dataclass
+class Cluster:
+    """What the watches would show: the recorded client's objects, synced on demand."""
+
+    kube: RecordingKube = field(default_factory=RecordingKube)
+    instances: dict[Key, Any] = field(default_factory=dict)
+    queued: Queued = field(default_factory=Queued)
+
+    def add(self, body: dict[str, Any]) -> Key:
+        meta = body["metadata"]
+        key = (meta["namespace"], meta["name"])
+        self.kube.put(instance_path(*key), body)
+        self.instances[key] = instance_view(body)
+        return key
+
+    def sync(self) -> None:
+        """The watch catches up: the index shows what the client holds."""
+        for key in self.instances:
+            self.instances[key] = instance_view(self.kube.objects[instance_path(*key)])
+
+    def _instances(self, key: Key) -> Iterable[Any]:
+        return [self.instances[key]] if key in self.instances else []
+
+    def _config_maps(self, key: Key) -> Iterable[str | None]:
+        stored = self.kube.objects.get(config_map_path(key[0], config_map_name(key[1])))
+        return [stored["metadata"]["annotations"][Annotation.CONFIG_HASH]] if stored else []
+
+    def reconciler(self) -> Reconciler:
+        indexes = Indexes(
+            instances=self._instances,
+            children=lambda key: [],
+            workloads=lambda key: [],
+            config_maps=self._config_maps,
+            pods=lambda key: [],
+        )
+        reconciler = Reconciler(kube=self.kube, indexes=indexes, clock=lambda: NOW)
+        reconciler.queue = self.queued  # type: ignore[assignment]
+        return reconciler

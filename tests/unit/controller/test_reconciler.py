@@ -1,0 +1,85 @@
+"""A reconcile pass end to end against the recording client: what it sends, and retries."""
+
+from __future__ import annotations
+
+from hopper_operator.kube.client import ConflictError, KubeError, NotFoundError
+from hopper_operator.resources.paths import config_map_path, events_path, instance_path
+from tests.unit.builders import body
+from tests.unit.controller.harness import Cluster
+
+PATH = instance_path("ns", "g")
+
+
+async def test_a_new_root_walks_to_running_in_one_pass() -> None:
+    cluster = Cluster()
+    key = cluster.add(body("g", finalizers=()))
+    reconciler = cluster.reconciler()
+    await reconciler.reconcile(key)
+    await reconciler.drain()
+    writes = [call for call in cluster.kube.calls if call.path != events_path("ns")]
+    assert [(c.verb, c.path) for c in writes] == [
+        ("merge-patch", PATH),  # finalizer and labels
+        ("create", config_map_path("ns")),
+        ("merge-patch", f"{PATH}/status"),  # Created -> Starting
+        ("merge-patch", f"{PATH}/status"),  # Starting -> Running: no workload to wait for
+    ]
+    # Each instance write carries the version the one before it returned.
+    assert [c.body["metadata"]["resourceVersion"] for c in writes if c.path != writes[1].path] == [
+        "10",
+        "100",
+        "102",
+    ]
+    stored = cluster.kube.objects[PATH]
+    assert stored["status"]["phase"] == "Running"
+    assert stored["metadata"]["finalizers"] == ["hopper.dev/finalizer"]
+    reasons = [c.body["reason"] for c in cluster.kube.calls if c.path == events_path("ns")]
+    assert reasons == ["Starting", "Running"]
+
+
+async def test_a_pass_waits_until_the_index_has_seen_its_own_last_write() -> None:
+    cluster = Cluster()
+    key = cluster.add(body("g", finalizers=()))
+    reconciler = cluster.reconciler()
+    await reconciler.reconcile(key)
+    sent = len(cluster.kube.calls)
+    await reconciler.reconcile(key)  # the index still shows version 10
+    assert len(cluster.kube.calls) == sent
+    cluster.sync()
+    await reconciler.reconcile(key)  # caught up, and at rest: nothing to write
+    await reconciler.drain()
+    assert len([c for c in cluster.kube.calls if c.path != events_path("ns")]) == 4
+
+
+async def test_a_conflict_requeues_soon_and_a_failure_backs_off() -> None:
+    cluster = Cluster()
+    key = cluster.add(body("g", phase="Running"))
+    reconciler = cluster.reconciler()
+    cluster.kube.failures[("merge-patch", f"{PATH}/status")] = ConflictError(409, "modified")
+    await reconciler.reconcile(key)
+    assert cluster.queued.keys == {key: 0.5}
+    delays = []
+    for _ in range(3):
+        cluster.queued.keys.clear()
+        cluster.kube.failures[("merge-patch", f"{PATH}/status")] = KubeError(500, "etcd")
+        cluster.sync()
+        await reconciler.reconcile(key)
+        delays.append(cluster.queued.keys[key])
+    assert delays == [1.0, 2.0, 4.0]
+    cluster.queued.keys.clear()
+    cluster.sync()
+    await reconciler.reconcile(key)  # succeeds: the next failure starts over
+    assert cluster.queued.keys == {}
+    cluster.kube.failures[("merge-patch", f"{PATH}/status")] = KubeError(500, "etcd")
+    cluster.kube.objects[PATH]["status"]["phase"] = "Paused"  # something to write again
+    cluster.sync()
+    await reconciler.reconcile(key)
+    assert cluster.queued.keys == {key: 1.0}
+
+
+async def test_an_object_gone_meanwhile_ends_the_pass_quietly() -> None:
+    cluster = Cluster()
+    key = cluster.add(body("g", phase="Running"))
+    reconciler = cluster.reconciler()
+    cluster.kube.failures[("merge-patch", f"{PATH}/status")] = NotFoundError(404, "gone")
+    await reconciler.reconcile(key)
+    assert cluster.queued.keys == {}
