@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test unit integration lint controlplane chart-tools manifests release bench run kind-e2e docker-build clean
+.PHONY: dev test unit integration lint controlplane chart-tools manifests release bench run kind-e2e docker-build krew clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,10 +41,11 @@ integration: $(STAMP) controlplane chart-tools
 	$(BIN)/pytest tests/integration
 
 lint: $(STAMP)
-	$(BIN)/ruff check operator tests scripts
-	$(BIN)/ruff format --check operator tests scripts
+	$(BIN)/ruff check operator tests scripts bench tools/krew
+	$(BIN)/ruff format --check operator tests scripts bench tools/krew
 	$(BIN)/mypy
 	$(BIN)/mypy scripts/chart.py
+	$(BIN)/mypy bench tools/krew
 	$(BIN)/lint-imports
 
 ## manifests: regenerate the CRD from the pydantic models (and the chart's copy Helm installs) and the README's values table
@@ -64,6 +65,10 @@ bench: $(STAMP) controlplane
 ## kind-e2e: on a machine with Docker + kind: cluster, image, manifests, samples Ready (KIND_E2E_ARGS=--keep keeps it)
 kind-e2e:
 	scripts/kind-e2e.sh $(KIND_E2E_ARGS)
+
+## krew: the `kubectl hopper` plugin as a krew archive and manifest in dist/ (KREW_URI=where it will be published)
+krew: $(STAMP)
+	$(BIN)/python tools/krew/build.py $(if $(KREW_URI),--uri $(KREW_URI))
 
 docker-build:
 	docker build -t ghcr.io/hopper-dev/hopper-operator:0.1.0 .

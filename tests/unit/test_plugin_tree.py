@@ -18,9 +18,18 @@ def obj(
     stalled: bool = False,
     last_restart: str | None = None,
 ) -> dict[str, Any]:
-    conditions = [{"type": "Ready", "status": "True" if ready else "False", "message": "m"}]
+    conditions = [
+        {
+            "type": "Ready",
+            "status": "True" if ready else "False",
+            "reason": "Reconciled" if ready else "ParentNotFound",
+            "message": "m",
+        }
+    ]
     if stalled:
-        conditions.append({"type": "Stalled", "status": "True"})
+        conditions.append(
+            {"type": "Stalled", "status": "True", "reason": "ParentScopeInvalid", "message": "s"}
+        )
     spec: dict[str, Any] = {"scope": "PROJECT" if parent else "GLOBAL", "state": "Running"}
     if parent:
         spec["parentRef"] = {"name": parent}
@@ -42,8 +51,15 @@ def test_draw_nests_children_sorted() -> None:
         "a [GLOBAL] Running (desired Running) ready",
         "├── b [PROJECT] Running (desired Running) ready",
         "└── c [PROJECT] Running (desired Running) ready",
-        "    └── d [PROJECT] Running (desired Running) not ready: m",
+        "    └── d [PROJECT] Running (desired Running) not ready: ParentNotFound: m",
     ]
+
+
+def test_the_tree_says_why_an_instance_is_not_ready_a_stall_first() -> None:
+    (line,) = draw([obj("s", ready=False, stalled=True)])
+    assert line.endswith("not ready: ParentScopeInvalid: s")
+    fresh = {"metadata": {"name": "f"}, "spec": {"scope": "GLOBAL"}}
+    assert draw([fresh]) == ["f [GLOBAL] Created (desired Running) not ready: not reconciled yet"]
 
 
 def test_orphans_are_drawn_as_roots() -> None:

@@ -1,8 +1,12 @@
 """`kubectl hopper`: the original Hopper verbs, done declaratively through kubectl.
 
 Installed as `kubectl-hopper` with the package, so kubectl finds it on PATH. Every verb
-is a plain kubectl call (the user's kubeconfig, context and credentials apply as usual):
-lifecycle verbs set `spec.state`, restart sets the `hopper.dev/restartedAt` annotation.
+is a plain kubectl call: kubectl's global flags (--context, --kubeconfig, --as, ...) are
+passed through, so the user's kubeconfig, context and credentials apply as usual.
+Lifecycle verbs set `spec.state`; restart sets the restart annotation to a fresh token.
+
+Standard library only (plus this package's pure modules): it runs from a single-file
+archive with any Python 3.11, as krew installs it.
 """
 
 from __future__ import annotations
@@ -15,41 +19,103 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
+from hopper_operator.api.enums import DesiredState
+from hopper_operator.api.meta import CRD_NAME, Annotation
+from hopper_operator.cli import completion
 from hopper_operator.cli.tree import WaitResult, draw, judge
 
-RESOURCE = "hopperinstances.hopper.dev"
+RESOURCE = CRD_NAME
 STATES = {
-    "start": "Running",
-    "resume": "Running",
-    "pause": "Paused",
-    "stop": "Stopped",
-    "terminate": "Terminated",
+    "start": DesiredState.RUNNING,
+    "resume": DesiredState.RUNNING,
+    "pause": DesiredState.PAUSED,
+    "stop": DesiredState.STOPPED,
+    "terminate": DesiredState.TERMINATED,
 }
+# kubectl's flags, taken from anywhere on the line and handed to every kubectl call.
+KUBECTL_VALUE_FLAGS = (
+    "-n",
+    "--namespace",
+    "--context",
+    "--kubeconfig",
+    "--cluster",
+    "--user",
+    "--as",
+    "--as-group",
+    "--as-uid",
+    "--token",
+    "-s",
+    "--server",
+    "--request-timeout",
+    "--certificate-authority",
+    "--client-certificate",
+    "--client-key",
+    "--tls-server-name",
+    "--cache-dir",
+)
+KUBECTL_SWITCHES = ("--insecure-skip-tls-verify",)
+PASSED_THROUGH = (
+    "kubectl's flags are passed through, before or after the verb: -n/--namespace, "
+    + ", ".join(f for f in KUBECTL_VALUE_FLAGS[2:] + KUBECTL_SWITCHES if f.startswith("--"))
+)
+
+
+def split_kubectl_flags(argv: Sequence[str]) -> tuple[tuple[str, ...], list[str]]:
+    """(kubectl's flags, the rest): kubectl's own, wherever they stand, go to kubectl."""
+    flags: list[str] = []
+    rest: list[str] = []
+    words = iter(argv)
+    for word in words:
+        name = word.split("=", 1)[0]
+        if (name in KUBECTL_VALUE_FLAGS and "=" in word) or word in KUBECTL_SWITCHES:
+            flags.append(word)
+        elif word in KUBECTL_VALUE_FLAGS:
+            flags += [word, next(words, "")]
+        else:
+            rest.append(word)
+    return tuple(flags), rest
+
+
+COMPLETE = "__complete"  # hidden: what the completion scripts ask, as cobra's programs do
 
 
 class KubectlError(Exception):
-    pass
+    """kubectl failed; its own message (already kubectl's words) is the error."""
 
 
-def kubectl(*args: str, namespace: str | None) -> str:
-    binary = os.environ.get("KUBECTL", "kubectl")
-    scope = ["-n", namespace] if namespace else []
-    result = subprocess.run([binary, *scope, *args], capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise KubectlError(result.stderr.strip() or f"kubectl {' '.join(args)} failed")
-    return result.stdout
+@dataclass(frozen=True)
+class Kubectl:
+    """kubectl with the user's flags (namespace, context, credentials), as a child process."""
 
+    flags: tuple[str, ...] = ()
 
-def get(name: str, namespace: str | None) -> dict[str, Any]:
-    return dict(json.loads(kubectl("get", RESOURCE, name, "-o", "json", namespace=namespace)))
+    def __call__(self, *args: str) -> str:
+        binary = os.environ.get("KUBECTL", "kubectl")
+        try:
+            result = subprocess.run(
+                [binary, *self.flags, *args], capture_output=True, text=True, check=False
+            )
+        except OSError as error:
+            raise KubectlError(f"error: cannot run {binary}: {error.strerror}") from None
+        if result.returncode != 0:
+            raise KubectlError(result.stderr.strip() or f"kubectl {' '.join(args)} failed")
+        return result.stdout
 
+    def get(self, name: str) -> dict[str, Any]:
+        return dict(json.loads(self("get", RESOURCE, name, "-o", "json")))
 
-def set_state(name: str, state: str, namespace: str | None) -> None:
-    patch = json.dumps({"spec": {"state": state}})
-    kubectl("patch", RESOURCE, name, "--type=merge", "-p", patch, namespace=namespace)
+    def set_state(self, name: str, state: DesiredState) -> None:
+        patch = json.dumps({"spec": {"state": state.value}})
+        self("patch", RESOURCE, name, "--type=merge", "-p", patch)
+
+    def restart(self, name: str) -> str:
+        token = restart_token()
+        self("annotate", RESOURCE, name, f"{Annotation.RESTARTED_AT}={token}", "--overwrite")
+        return token
 
 
 def restart_token() -> str:
@@ -57,22 +123,9 @@ def restart_token() -> str:
     return f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%S.%fZ}-{secrets.token_hex(4)}"
 
 
-def restart(name: str, namespace: str | None) -> str:
-    token = restart_token()
-    kubectl(
-        "annotate",
-        RESOURCE,
-        name,
-        f"hopper.dev/restartedAt={token}",
-        "--overwrite",
-        namespace=namespace,
-    )
-    return token
-
-
 def wait(
+    kubectl: Kubectl,
     name: str,
-    namespace: str | None,
     *,
     phase: str | None,
     timeout: float,
@@ -80,7 +133,7 @@ def wait(
 ) -> WaitResult:
     deadline = time.monotonic() + timeout
     while True:
-        verdict = judge(get(name, namespace), phase, restart)
+        verdict = judge(kubectl.get(name), phase, restart)
         if verdict is not None:
             return verdict
         if time.monotonic() >= deadline:
@@ -88,9 +141,9 @@ def wait(
         time.sleep(0.5)
 
 
-def tree(namespace: str | None, all_namespaces: bool) -> str:
+def tree(kubectl: Kubectl, all_namespaces: bool) -> str:
     scope = ["--all-namespaces"] if all_namespaces else []
-    items = json.loads(kubectl("get", RESOURCE, *scope, "-o", "json", namespace=namespace))["items"]
+    items = json.loads(kubectl("get", RESOURCE, *scope, "-o", "json"))["items"]
     if not items:
         return "No HopperInstances found."
     if not all_namespaces:
@@ -102,57 +155,117 @@ def tree(namespace: str | None, all_namespaces: bool) -> str:
     return "\n".join(out)
 
 
-def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="kubectl hopper", description=__doc__)
-    root.add_argument("-n", "--namespace", default=None, help="namespace (default: kubeconfig's)")
-    verbs = root.add_subparsers(dest="verb", required=True)
-    shown = verbs.add_parser("tree", help="draw the scope tree with phase and readiness")
+class Parser(argparse.ArgumentParser):
+    """argparse, speaking like kubectl when the command line is wrong."""
+
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments: "):
+            extra = message.removeprefix("unrecognized arguments: ").split()
+            flags = [word for word in extra if word.startswith("-")]
+            message = f"unknown flag: {flags[0]}" if flags else f"unexpected argument: {extra[0]}"
+        self.exit(int(WaitResult.ERROR), f"error: {message}\nSee '{self.prog} --help' for usage.\n")
+
+
+def parser() -> Parser:
+    root = Parser(
+        prog="kubectl hopper",
+        description=__doc__.split("\n\n")[0],
+        epilog=PASSED_THROUGH,
+    )
+    verbs = root.add_subparsers(dest="verb", required=True, metavar="VERB", parser_class=Parser)
+
+    def verb(name: str, help: str) -> argparse.ArgumentParser:
+        return verbs.add_parser(name, help=help, description=help, epilog=PASSED_THROUGH)
+
+    shown = verb("tree", "draw the scope tree: phase, readiness, and why not Ready")
     shown.add_argument("-A", "--all-namespaces", action="store_true")
-    for verb, state in STATES.items():
-        command = verbs.add_parser(verb, help=f"set spec.state to {state}")
-        command.add_argument("name")
+    for name, state in STATES.items():
+        command = verb(name, f"set spec.state to {state.value}")
+        command.add_argument("names", nargs="+", metavar="NAME")
         command.add_argument("--wait", action="store_true", help="then wait until Ready")
         command.add_argument("--timeout", type=float, default=120.0)
-    command = verbs.add_parser("restart", help="walk a Running instance through Stopped and back")
-    command.add_argument("name")
-    command.add_argument("--wait", action="store_true")
+    command = verb("restart", "walk a Running instance through Stopped and back")
+    command.add_argument("names", nargs="+", metavar="NAME")
+    command.add_argument("--wait", action="store_true", help="then wait until it has restarted")
     command.add_argument("--timeout", type=float, default=120.0)
-    waiting = verbs.add_parser(
-        "wait",
-        help="wait until Ready (exit 0), timed out (1), error (2), Stalled (3)",
-    )
-    waiting.add_argument("name")
+    waiting = verb("wait", "wait until Ready (exit 0), timed out (1), error (2), Stalled (3)")
+    waiting.add_argument("names", nargs="+", metavar="NAME")
     waiting.add_argument("--phase", default=None, help="also require this phase")
     waiting.add_argument("--timeout", type=float, default=120.0)
+    shells = verb("completion", "print a shell completion script: source <(kubectl hopper ...)")
+    shells.add_argument("shell", choices=completion.SHELLS)
     return root
 
 
-def run(args: argparse.Namespace) -> int:
-    namespace = args.namespace
+def run(args: argparse.Namespace, kubectl: Kubectl) -> int:
+    if args.verb == "completion":
+        print(completion.script(args.shell))
+        return 0
     if args.verb == "tree":
-        print(tree(namespace, args.all_namespaces))
+        print(tree(kubectl, args.all_namespaces))
         return 0
     if args.verb == "wait":
-        return int(wait(args.name, namespace, phase=args.phase, timeout=args.timeout))
-    token = None
-    if args.verb == "restart":
-        token = restart(args.name, namespace)
-    else:
-        set_state(args.name, STATES[args.verb], namespace)
-    print(f"{args.name}: {args.verb} requested")
-    if args.wait:
-        result = wait(args.name, namespace, phase=None, timeout=args.timeout, restart=token)
-        return int(result)
-    return 0
+        results = [
+            wait(kubectl, name, phase=args.phase, timeout=args.timeout) for name in args.names
+        ]
+        return int(max(results))
+    tokens: dict[str, str | None] = {}
+    for name in args.names:
+        if args.verb == "restart":
+            tokens[name] = kubectl.restart(name)
+        else:
+            kubectl.set_state(name, STATES[args.verb])
+            tokens[name] = None
+        print(f"{RESOURCE}/{name} {args.verb} requested")
+    if not args.wait:
+        return 0
+    results = [
+        wait(kubectl, name, phase=None, timeout=args.timeout, restart=token)
+        for name, token in tokens.items()
+    ]
+    return int(max(results))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == [COMPLETE]:
+        return complete_main(words[1:])
+    flags, rest = split_kubectl_flags(words)
+    args = parser().parse_args(rest)
     try:
-        return run(args)
+        return run(args, Kubectl(flags))
     except KubectlError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(error, file=sys.stderr)
         return int(WaitResult.ERROR)
+
+
+def _names(kubectl: Kubectl, resource: str) -> list[str]:
+    try:
+        listed = kubectl("get", resource, "-o", "name", "--request-timeout=5s")
+    except (KubectlError, OSError):
+        return []
+    return [line.rsplit("/", 1)[-1] for line in listed.split()]
+
+
+def complete_main(argv: Sequence[str] | None = None) -> int:
+    """`kubectl_complete-hopper WORDS...`: what kubectl 1.26+ runs to complete the plugin.
+
+    The last word is the one being typed; instance names come from the cluster the flags
+    typed so far point at.
+    """
+    *before, current = list(sys.argv[1:] if argv is None else argv) or [""]
+    flags, rest = split_kubectl_flags(before)
+    if before and before[-1] in ("-n", "--namespace"):
+        found = _names(Kubectl(flags[:-2]), "namespaces")
+        candidates = [name for name in found if name.startswith(current)]
+    elif before and before[-1] in KUBECTL_VALUE_FLAGS:
+        candidates = []
+    else:
+        candidates = completion.complete(
+            [*rest, current], parser(), lambda: _names(Kubectl(flags), RESOURCE)
+        )
+    print(completion.answer(candidates))
+    return 0
 
 
 if __name__ == "__main__":

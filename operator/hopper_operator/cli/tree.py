@@ -46,12 +46,22 @@ def judge(obj: Obj, phase: str | None = None, restart: str | None = None) -> Wai
 
 def _line(obj: Obj) -> str:
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
-    ready = _condition(obj, "Ready")
-    mark = "ready" if ready.get("status") == "True" else f"not ready: {ready.get('message', '...')}"
+    mark = "ready" if _condition(obj, "Ready").get("status") == "True" else _why_not(obj)
     phase = status.get("phase", "Created")
     return (
         f"{obj['metadata']['name']} [{spec.get('scope')}] {phase}"
         f" (desired {spec.get('state', 'Running')}) {mark}"
+    )
+
+
+def _why_not(obj: Obj) -> str:
+    """The reason and message of what keeps an instance from Ready: a stall first."""
+    stalled = _condition(obj, "Stalled")
+    failing = stalled if stalled.get("status") == "True" else _condition(obj, "Ready")
+    if not failing:
+        return "not ready: not reconciled yet"
+    return f"not ready: {failing.get('reason', 'Unknown')}: {failing.get('message', '')}".rstrip(
+        ": "
     )
 
 
