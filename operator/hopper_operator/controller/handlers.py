@@ -19,7 +19,7 @@ from hopper_operator.controller.metrics_server import serve_metrics
 from hopper_operator.controller.reconciler import Indexes, Key, Reconciler
 from hopper_operator.controller.wakeups import Wakeups
 from hopper_operator.core.views import InstanceView, WorkloadView, instance_view, workload_view
-from hopper_operator.kube.client import Kube, load_configuration
+from hopper_operator.kube.client import Kube, connection_info
 
 INSTANCES = (GROUP, VERSION, PLURAL)
 OWNED: dict[str, Any] = {Label.INSTANCE: kopf.PRESENT}
@@ -64,6 +64,12 @@ def _lookup(index: kopf.Index[Key, Any]) -> Any:
     return lambda key: index.get(key, ())
 
 
+@kopf.on.login()
+async def login(**_: Any) -> kopf.ConnectionInfo:
+    # Ours rather than Kopf's fallbacks, which it picks once at import time.
+    return connection_info()
+
+
 @kopf.on.startup()  # type: ignore[arg-type]
 async def start(
     *,
@@ -78,7 +84,7 @@ async def start(
 ) -> None:
     options = memo.settings
     options.apply(settings)
-    kube = Kube(await load_configuration())
+    kube = Kube()
     indexes = Indexes(
         instances=_lookup(hopper_instances),
         children=_lookup(hopper_children),
