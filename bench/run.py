@@ -38,10 +38,10 @@ from hopperbench.operator import operator_command
 from hopperbench.report import markdown, summarize
 from hopperbench.scenarios import Bench, run_floor, run_operator
 
-from hopper_operator.controlplane import ControlPlane, ControlPlaneError, kubectl_path
+from hopper_operator.controlplane import ControlPlane, ControlPlaneError
+from hopper_operator.controlplane.crd import install_crd
 
 ROOT = Path(__file__).resolve().parents[1]
-CRD = ROOT / "crds" / "hopperinstances.hopper.dev.yaml"
 RESULTS = ROOT / "bench" / "results"
 RESULTS_MD = ROOT / "bench" / "RESULTS.md"
 LOCK_NAME = "hopper-bench.lock"
@@ -147,19 +147,6 @@ def operator_source() -> str:
     for path in sorted((ROOT / "operator" / "hopper_operator").rglob("*.py")):
         digest.update(path.read_bytes())
     return f"{head}+dirty:{digest.hexdigest()[:10]}"
-
-
-def apply_crd(control_plane: ControlPlane) -> None:
-    kubectl, env = str(kubectl_path()), control_plane.env()
-    for command in (
-        ["apply", "-f", str(CRD)],
-        ["wait", "--for=condition=Established", "--timeout=60s", "crd/hopperinstances.hopper.dev"],
-    ):
-        done = subprocess.run(
-            [kubectl, *command], env=env, capture_output=True, text=True, timeout=90, check=False
-        )
-        if done.returncode != 0:
-            raise BenchError(f"kubectl {' '.join(command)} failed: {done.stderr.strip()}")
 
 
 # -- the run -----------------------------------------------------------------------------
@@ -336,7 +323,7 @@ def bench(args: argparse.Namespace) -> int:
             _say("starting the control plane")
             control_plane.start()
             run.record["kubernetes"] = control_plane.version().get("gitVersion")
-            apply_crd(control_plane)
+            install_crd(control_plane.env())
             asyncio.run(bench_cases(run, control_plane))
         except (BenchError, ControlPlaneError, OSError) as error:
             return _failed(run, f"bench failed: {error}", 1)

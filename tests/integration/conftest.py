@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 from tests.conftest import Kubectl
 
+from hopper_operator.api.meta import API_VERSION, KIND
 from hopper_operator.controlplane import ControlPlane
+from hopper_operator.controlplane.crd import install_crd
 from hopper_operator.controlplane.kubelet import StandInKubelet
 
 ROOT = Path(__file__).parents[2]
@@ -26,23 +28,32 @@ SAMPLES = ROOT / "manifests" / "samples"
 
 @pytest.fixture(scope="session")
 def crd(control_plane: ControlPlane) -> None:
-    from hopper_operator.controlplane import kubectl_path
+    install_crd(control_plane.env())
 
-    env = control_plane.env()
-    kubectl = str(kubectl_path())
-    subprocess.run([kubectl, "apply", "-f", str(CRD)], env=env, check=True, capture_output=True)
-    subprocess.run(
-        [
-            kubectl,
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/hopperinstances.hopper.dev",
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
+
+def manifest(name: str, **spec: Any) -> dict[str, Any]:
+    """A HopperInstance manifest; `spec` in the API's own field names (parentRef, ...)."""
+    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": name}, "spec": spec}
+
+
+def instance(name: str, scope: str = "GLOBAL", *, parent: str | None = None, **spec: Any) -> Any:
+    """A HopperInstance of `scope`, under `parent` if given."""
+    if parent is not None:
+        spec["parentRef"] = {"name": parent}
+    return manifest(name, scope=scope, **spec)
+
+
+def apply(
+    kubectl: Kubectl, namespace: str, *objects: dict[str, Any], check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """`kubectl apply` the objects in `namespace`, in one request per object, as kubectl does.
+
+    Sent as JSON: kubectl reads YAML 1.1, where a key such as `y` or `on` turns boolean.
+    """
+    body = (
+        objects[0] if len(objects) == 1 else {"apiVersion": "v1", "kind": "List", "items": objects}
     )
+    return kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(body), check=check)
 
 
 def get_json(kubectl: Kubectl, *args: str) -> Any:

@@ -6,77 +6,71 @@ import copy
 from typing import Any
 
 import pytest
-import yaml
 from tests.conftest import Kubectl
-from tests.integration.conftest import SAMPLES, get_json
+from tests.integration.conftest import SAMPLES, apply, get_json, manifest
 
 pytestmark = pytest.mark.usefixtures("crd")
 
 
-def manifest(name: str = "bad", **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "hopper.dev/v1alpha1",
-        "kind": "HopperInstance",
-        "metadata": {"name": name},
-        "spec": spec,
-    }
+def bad(name: str = "bad", **spec: Any) -> dict[str, Any]:
+    return manifest(name, **spec)
 
 
 def with_runtime(**runtime: Any) -> dict[str, Any]:
-    return manifest(scope="GLOBAL", runtime=runtime)
+    return bad(scope="GLOBAL", runtime=runtime)
 
 
 LONG = "x" * 64
 
 # (case, manifest, the message the API server must give)
 INVALID_CREATES: list[tuple[str, dict[str, Any], str]] = [
-    ("unknown scope", manifest(scope="GALAXY"), 'Unsupported value: "GALAXY"'),
-    ("no scope", manifest(state="Running"), "spec.scope: Required value"),
-    ("no spec", {**manifest(), "spec": None}, "spec: Required value"),
+    ("unknown scope", bad(scope="GALAXY"), 'Unsupported value: "GALAXY"'),
+    ("no scope", bad(state="Running"), "spec.scope: Required value"),
+    ("no spec", {**bad(), "spec": None}, "spec: Required value"),
     (
         "federated with parent",
-        manifest(scope="FEDERATED", parentRef={"name": "p"}),
+        bad(scope="FEDERATED", parentRef={"name": "p"}),
         "a FEDERATED instance is always a root",
     ),
     (
         "project without parent",
-        manifest(scope="PROJECT"),
+        bad(scope="PROJECT"),
         "spec.parentRef is required for every scope below GLOBAL",
     ),
-    ("unknown state", manifest(scope="GLOBAL", state="Sleeping"), 'Unsupported value: "Sleeping"'),
+    ("unknown state", bad(scope="GLOBAL", state="Sleeping"), 'Unsupported value: "Sleeping"'),
     (
         "unknown instance type",
-        manifest(scope="GLOBAL", instanceType="Forever"),
+        bad(scope="GLOBAL", instanceType="Forever"),
         'Unsupported value: "Forever"',
     ),
     (
         "ttl without temporary",
-        manifest(scope="GLOBAL", ttlSeconds=60),
+        bad(scope="GLOBAL", ttlSeconds=60),
         "spec.ttlSeconds is only allowed with instanceType Temporary",
     ),
     (
         "ttl zero",
-        manifest(scope="GLOBAL", instanceType="Temporary", ttlSeconds=0),
+        bad(scope="GLOBAL", instanceType="Temporary", ttlSeconds=0),
         "spec.ttlSeconds: Invalid value: 0: spec.ttlSeconds in body should be greater than or equal to 1",
     ),
     (
         "ttl not a number",
-        manifest(scope="GLOBAL", instanceType="Temporary", ttlSeconds="soon"),
+        bad(scope="GLOBAL", instanceType="Temporary", ttlSeconds="soon"),
         'spec.ttlSeconds: Invalid value: "string": spec.ttlSeconds in body must be of type integer',
     ),
     (
         "empty display name",
-        manifest(scope="GLOBAL", displayName=""),
+        bad(scope="GLOBAL", displayName=""),
         "spec.displayName in body should be at least 1 chars long",
     ),
     (
         "long display name",
-        manifest(scope="GLOBAL", displayName="d" * 101),
+        bad(scope="GLOBAL", displayName="d" * 101),
         "spec.displayName: Too long: may not be more than 100",
     ),
     (
         "long description",
-        manifest(scope="GLOBAL", description="d" * 1001),
+        bad(scope="GLOBAL", description="d" * 1001),
         "spec.description: Too long: may not be more than 1000",
     ),
     ("runtime without image", with_runtime(replicas=1), "spec.runtime.image: Required value"),
@@ -112,39 +106,35 @@ INVALID_CREATES: list[tuple[str, dict[str, Any], str]] = [
     ),
     (
         "name overflows a label",
-        {**manifest(scope="GLOBAL"), "metadata": {"name": LONG}},
+        {**bad(scope="GLOBAL"), "metadata": {"name": LONG}},
         "metadata.name must be at most 63 characters",
     ),
     (
         "own parent",
-        manifest("selfish", scope="PROJECT", parentRef={"name": "selfish"}),
+        bad("selfish", scope="PROJECT", parentRef={"name": "selfish"}),
         "an instance cannot be its own parent",
     ),
     (
         "parent without name",
-        manifest(scope="PROJECT", parentRef={}),
+        bad(scope="PROJECT", parentRef={}),
         "spec.parentRef.name: Required value",
     ),
     (
         "parent name too long",
-        manifest(scope="PROJECT", parentRef={"name": LONG}),
+        bad(scope="PROJECT", parentRef={"name": LONG}),
         "spec.parentRef.name: Too long: may not be more than 63",
     ),
     (
         "config too wide",
-        manifest(scope="GLOBAL", config={f"k{i}": i for i in range(129)}),
+        bad(scope="GLOBAL", config={f"k{i}": i for i in range(129)}),
         "spec.config: Too many: 129: must have at most 128 items",
     ),
     (
         "config not an object",
-        manifest(scope="GLOBAL", config=["a"]),
+        bad(scope="GLOBAL", config=["a"]),
         'spec.config: Invalid value: "array": spec.config in body must be of type object',
     ),
 ]
-
-
-def apply(kubectl: Kubectl, namespace: str, obj: dict[str, Any]) -> Any:
-    return kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(obj), check=False)
 
 
 def assert_absent(kubectl: Kubectl, namespace: str, name: str) -> None:
@@ -157,7 +147,7 @@ def test_every_create_rule_has_its_own_message(kubectl: Kubectl, namespace: str)
     assert len(set(messages)) == len(messages), "each rule must be told apart by its message"
     failures = []
     for case, obj, message in INVALID_CREATES:
-        result = apply(kubectl, namespace, obj)
+        result = apply(kubectl, namespace, obj, check=False)
         if result.returncode == 0 or message not in result.stderr:
             failures.append(f"{case}: exit {result.returncode}, stderr: {result.stderr.strip()}")
         name = obj["metadata"]["name"]
@@ -171,25 +161,25 @@ def test_every_create_rule_has_its_own_message(kubectl: Kubectl, namespace: str)
 INVALID_UPDATES: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
     (
         "scope is immutable",
-        manifest("u1", scope="GLOBAL"),
+        bad("u1", scope="GLOBAL"),
         {"scope": "FEDERATED"},
         "spec.scope is immutable",
     ),
     (
         "parent is immutable",
-        manifest("u2", scope="PROJECT", parentRef={"name": "a"}),
+        bad("u2", scope="PROJECT", parentRef={"name": "a"}),
         {"parentRef": {"name": "b"}},
         "spec.parentRef.name is immutable",
     ),
     (
         "parent cannot be added",
-        manifest("u3", scope="GLOBAL"),
+        bad("u3", scope="GLOBAL"),
         {"parentRef": {"name": "fed"}},
         "spec.parentRef cannot be added or removed after creation",
     ),
     (
         "terminated is final",
-        manifest("u4", scope="GLOBAL", state="Terminated"),
+        bad("u4", scope="GLOBAL", state="Terminated"),
         {"state": "Running"},
         "Terminated is final: spec.state cannot leave Terminated",
     ),
@@ -199,11 +189,11 @@ INVALID_UPDATES: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
 def test_every_update_rule_has_its_own_message(kubectl: Kubectl, namespace: str) -> None:
     failures = []
     for case, original, change, message in INVALID_UPDATES:
-        stored = apply(kubectl, namespace, original)
+        stored = apply(kubectl, namespace, original, check=False)
         assert stored.returncode == 0, stored.stderr
         changed = copy.deepcopy(original)
         changed["spec"].update(change)
-        result = apply(kubectl, namespace, changed)
+        result = apply(kubectl, namespace, changed, check=False)
         if result.returncode == 0 or message not in result.stderr:
             failures.append(f"{case}: exit {result.returncode}, stderr: {result.stderr.strip()}")
         live = get_json(kubectl, "hopperinstance", original["metadata"]["name"], "-n", namespace)

@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 
 import psutil
-from tests.integration.conftest import wait_for
+from tests.integration.conftest import instance, wait_for
 
 
-def test_dev_comes_up_pauses_and_leaves_nothing_behind(tmp_path: Path) -> None:
+def test_dev_comes_up_pauses_and_leaves_nothing_behind_when_killed(tmp_path: Path) -> None:
     log = (tmp_path / "dev.log").open("w+")
     dev = subprocess.Popen(
         [sys.executable, "-m", "hopper_operator.cli.main", "dev"],
@@ -37,9 +37,15 @@ def test_dev_comes_up_pauses_and_leaves_nothing_behind(tmp_path: Path) -> None:
         names = {Path(p.exe()).name for p in children}
         assert {"etcd", "kube-apiserver", "kube-controller-manager"} <= names
 
-        def user(*args: str) -> str:
+        def user(*args: str, input: str | None = None) -> str:
             result = subprocess.run(
-                ["kubectl", *args], env=env, capture_output=True, text=True, timeout=60, check=False
+                ["kubectl", *args],
+                env=env,
+                input=input,
+                capture_output=True,
+                text=True,
+                timeout=90,
+                check=False,
             )
             assert result.returncode == 0, f"kubectl {args}: {result.stderr}"
             return result.stdout
@@ -66,8 +72,17 @@ def test_dev_comes_up_pauses_and_leaves_nothing_behind(tmp_path: Path) -> None:
             timeout=120,
             what="the sample tree Ready",
         )
+        # Everything it started, the operator included, to check that none survives.
+        children = list(psutil.Process(dev.pid).children(recursive=True))
+        assert any(
+            "run" in p.cmdline() and "hopper_operator.cli.main" in p.cmdline() for p in children
+        )
         assert "READY" in user("get", "hopper").splitlines()[0]
         assert user("hopper", "tree").startswith("acme [GLOBAL] Running")
+        # A newcomer's first move: a namespace of their own. The operator watches them all.
+        user("create", "namespace", "mine")
+        user("apply", "-n", "mine", "-f", "-", input=json.dumps(instance("solo")))
+        user("hopper", "wait", "solo", "-n", "mine", "--timeout", "60")
         user("hopper", "pause", "acme")
         wait_for(
             lambda: set(phases().values()) == {("Paused", "True")},
@@ -75,7 +90,7 @@ def test_dev_comes_up_pauses_and_leaves_nothing_behind(tmp_path: Path) -> None:
             what="the subtree Paused",
         )
     finally:
-        dev.send_signal(signal.SIGINT)
+        dev.send_signal(signal.SIGTERM)  # as `kill` does: not the terminal's Ctrl-C
         dev.wait(timeout=60)
         log.close()
     assert dev.returncode == 0, Path(log.name).read_text()[-3000:]

@@ -14,15 +14,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 from tests.conftest import Kubectl
 from tests.integration.conftest import (
     ROOT,
     Operator,
+    apply,
     apply_samples,
+    instance,
     set_state,
     wait_for,
     wait_for_phases,
@@ -228,26 +228,14 @@ def _snapshots_during(
     return Walk(patched[0], snapshots)
 
 
-def _manifests(*docs: dict[str, Any]) -> str:
-    return yaml.safe_dump_all(
-        [{"apiVersion": "hopper.dev/v1alpha1", "kind": "HopperInstance", **d} for d in docs]
-    )
-
-
 # Applied with the pause, so that the walk has witnesses that stay put: a child whose parent
 # does not exist yet (ParentNotFound: Reconciling=True, InProgress until the parent comes)
 # and one whose parent has the wrong scope (ParentScopeInvalid: Stalled=True, Failed).
-WITNESSES = _manifests(
-    {
-        "metadata": {"name": "late-project"},
-        "spec": {"scope": "PROJECT", "parentRef": {"name": "late-root"}},
-    },
-    {
-        "metadata": {"name": "misplaced"},
-        "spec": {"scope": "PROJECT", "parentRef": {"name": "acme-web-triage"}},
-    },
+WITNESSES = (
+    instance("late-project", "PROJECT", parent="late-root"),
+    instance("misplaced", "PROJECT", parent="acme-web-triage"),
 )
-LATE_ROOT = _manifests({"metadata": {"name": "late-root"}, "spec": {"scope": "GLOBAL"}})
+LATE_ROOT = instance("late-root")
 
 
 def _is(snap: Snapshot, names: set[str], kstatus: str, argo: set[str]) -> bool:
@@ -280,7 +268,7 @@ def test_kstatus_and_argocd_agree_through_a_pause_walk(
     # well under a second. Snapshots run back to back from just before the change.
     def pause() -> None:
         set_state(kubectl, namespace, "acme", "Paused")
-        kubectl("apply", "-n", namespace, "-f", "-", input=WITNESSES)
+        apply(kubectl, namespace, *WITNESSES)
 
     walk = _snapshots_during(
         observer,
@@ -313,7 +301,7 @@ def test_kstatus_and_argocd_agree_through_a_pause_walk(
                 assert name in snap.reconciling | snap.lagging, (name, snap.line())
 
     # The missing parent appears: its child converges on its own.
-    kubectl("apply", "-n", namespace, "-f", "-", input=LATE_ROOT)
+    apply(kubectl, namespace, LATE_ROOT)
     wait_for_phases(kubectl, namespace, {"late-root": "Running", "late-project": "Running"})
     observer.settled(
         lambda s: (

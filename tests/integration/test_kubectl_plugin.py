@@ -9,12 +9,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
 from tests.conftest import Kubectl
 from tests.integration.conftest import (
     Operator,
     PhaseRecorder,
+    apply,
     apply_samples,
+    instance,
     wait_for,
     wait_for_phases,
 )
@@ -66,21 +67,10 @@ def test_verbs_tree_and_wait_exit_codes(
 
     missing = plugin(control_plane, "-n", namespace, "wait", "nope", "--timeout", "2")
     assert missing.returncode == 2 and "not found" in missing.stderr
-    orphan = {
-        "apiVersion": "hopper.dev/v1alpha1",
-        "kind": "HopperInstance",
-        "metadata": {"name": "waits"},
-        "spec": {"scope": "PROJECT", "parentRef": {"name": "absent"}},
-    }
-    kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(orphan))
+    apply(kubectl, namespace, instance("waits", "PROJECT", parent="absent"))
     timed_out = plugin(control_plane, "-n", namespace, "wait", "waits", "--timeout", "3")
     assert timed_out.returncode == 1
-    wrong = {
-        **orphan,
-        "metadata": {"name": "wrong"},
-        "spec": {"scope": "PROJECT", "parentRef": {"name": "acme-web-triage"}},
-    }
-    kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(wrong))
+    apply(kubectl, namespace, instance("wrong", "PROJECT", parent="acme-web-triage"))
     stalled = plugin(control_plane, "-n", namespace, "wait", "wrong", "--timeout", "60")
     assert stalled.returncode == 3
 
@@ -92,13 +82,7 @@ def test_back_to_back_restarts_are_each_carried_out(
     control_plane: ControlPlane,
     phases: PhaseRecorder,
 ) -> None:
-    lone = {
-        "apiVersion": "hopper.dev/v1alpha1",
-        "kind": "HopperInstance",
-        "metadata": {"name": "lone"},
-        "spec": {"scope": "GLOBAL"},
-    }
-    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(lone))
+    apply(kubectl, namespace, instance("lone"))
     assert plugin(control_plane, "-n", namespace, "wait", "lone").returncode == 0
     for _ in range(2):
         restarted = plugin(control_plane, "-n", namespace, "restart", "lone", "--wait")

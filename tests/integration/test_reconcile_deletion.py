@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 
-import yaml
 from tests.conftest import Kubectl
 from tests.integration.conftest import (
     Operator,
     PhaseRecorder,
+    apply,
     apply_samples,
+    instance,
     instances,
     owned_objects,
     wait_for,
@@ -44,18 +45,8 @@ def test_orphaned_children_stop_and_follow_a_recreated_parent(
     operator: Operator,
     phases: PhaseRecorder,
 ) -> None:
-    root = {
-        "apiVersion": "hopper.dev/v1alpha1",
-        "kind": "HopperInstance",
-        "metadata": {"name": "root"},
-        "spec": {"scope": "GLOBAL"},
-    }
-    child = {
-        **root,
-        "metadata": {"name": "kid"},
-        "spec": {"scope": "PROJECT", "parentRef": {"name": "root"}},
-    }
-    kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all([root, child]))
+    root = instance("root")
+    apply(kubectl, namespace, root, instance("kid", "PROJECT", parent="root"))
     wait_for_phases(kubectl, namespace, "Running")
     old_uid = instances(kubectl, namespace)["root"]["metadata"]["uid"]
     kubectl("delete", "hopperinstance", "root", "-n", namespace, "--cascade=orphan")
@@ -69,7 +60,7 @@ def test_orphaned_children_stop_and_follow_a_recreated_parent(
         what="the orphan to lose its ownerReference",
     )
     assert kid["status"]["phase"] == "Stopped"  # walked down with its parent, never Terminated
-    kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(root))
+    apply(kubectl, namespace, root)
     live = wait_for_phases(kubectl, namespace, "Running")
     (owner,) = live["kid"]["metadata"]["ownerReferences"]
     assert owner["uid"] == live["root"]["metadata"]["uid"] != old_uid

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 
-import yaml
 from tests.conftest import Kubectl
 from tests.integration.conftest import (
     Operator,
     PhaseRecorder,
+    apply,
     apply_samples,
     condition,
     get_json,
+    instance,
     instances,
     wait_for,
     wait_for_phases,
@@ -95,13 +96,7 @@ def test_child_applied_before_parent_waits_then_converges(
     operator: Operator,
     phases: PhaseRecorder,
 ) -> None:
-    child = {
-        "apiVersion": "hopper.dev/v1alpha1",
-        "kind": "HopperInstance",
-        "metadata": {"name": "early"},
-        "spec": {"scope": "PROJECT", "parentRef": {"name": "late"}},
-    }
-    kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(child))
+    apply(kubectl, namespace, instance("early", "PROJECT", parent="late"))
 
     def waiting() -> bool:
         obj = instances(kubectl, namespace).get("early", {})
@@ -113,8 +108,7 @@ def test_child_applied_before_parent_waits_then_converges(
     assert early["status"]["phase"] == "Created"
     assert condition(early, "Ready")["status"] == "False"
     assert condition(early, "Reconciling")["status"] == "True"
-    parent = {**child, "metadata": {"name": "late"}, "spec": {"scope": "GLOBAL"}}
-    kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(parent))
+    apply(kubectl, namespace, instance("late"))
     wait_for_phases(kubectl, namespace, {"early": "Running", "late": "Running"})
 
 
@@ -124,16 +118,13 @@ def test_parent_of_wrong_scope_stalls(
     operator: Operator,
     phases: PhaseRecorder,
 ) -> None:
-    docs = [
-        {"metadata": {"name": "root"}, "spec": {"scope": "GLOBAL"}},
-        {
-            "metadata": {"name": "orch"},
-            "spec": {"scope": "ORCHESTRATION", "parentRef": {"name": "root"}},
-        },
-        {"metadata": {"name": "proj"}, "spec": {"scope": "PROJECT", "parentRef": {"name": "orch"}}},
-    ]
-    manifests = [{"apiVersion": "hopper.dev/v1alpha1", "kind": "HopperInstance", **d} for d in docs]
-    kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(manifests))
+    apply(
+        kubectl,
+        namespace,
+        instance("root"),
+        instance("orch", "ORCHESTRATION", parent="root"),
+        instance("proj", "PROJECT", parent="orch"),
+    )
     wait_for_phases(kubectl, namespace, {"root": "Running", "orch": "Running"})
 
     def stalled() -> dict | None:

@@ -10,9 +10,11 @@ from tests.conftest import Kubectl
 from tests.integration.conftest import (
     Operator,
     PhaseRecorder,
+    apply,
     apply_samples,
     condition,
     get_json,
+    instance,
     instances,
     wait_for,
     wait_for_phases,
@@ -72,23 +74,13 @@ def test_starting_waits_for_the_workload_and_config_rolls_it(
         kubelet.stop()
 
 
-def apply_instance(kubectl: Kubectl, namespace: str, name: str, **spec: Any) -> None:
-    manifest = {
-        "apiVersion": "hopper.dev/v1alpha1",
-        "kind": "HopperInstance",
-        "metadata": {"name": name},
-        "spec": spec,
-    }
-    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest))
-
-
 def test_failed_workload_is_an_error_until_the_spec_changes(
     kubectl: Kubectl,
     namespace: str,
     operator: Operator,
     phases: PhaseRecorder,
 ) -> None:
-    apply_instance(kubectl, namespace, "flaky", scope="GLOBAL", runtime={"image": "example/app:1"})
+    apply(kubectl, namespace, instance("flaky", runtime={"image": "example/app:1"}))
     wait_for(
         lambda: kubectl("get", "deployment", "flaky", "-n", namespace, check=False).returncode == 0,
         what="the Deployment",
@@ -134,9 +126,7 @@ def test_temporary_instance_terminates_after_its_ttl(
     operator: Operator,
     phases: PhaseRecorder,
 ) -> None:
-    apply_instance(
-        kubectl, namespace, "brief", scope="GLOBAL", instanceType="Temporary", ttlSeconds=3
-    )
+    apply(kubectl, namespace, instance("brief", instanceType="Temporary", ttlSeconds=3))
     running = wait_for_phases(kubectl, namespace, {"brief": "Running"})["brief"]
     assert running["status"]["expiresAt"] > running["status"]["startedAt"]
     wait_for_phases(kubectl, namespace, {"brief": "Terminated"}, timeout=30)

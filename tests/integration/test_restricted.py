@@ -10,8 +10,10 @@ from tests.conftest import Kubectl
 from tests.integration.conftest import (
     Operator,
     PhaseRecorder,
+    apply,
     condition,
     get_json,
+    instance,
     instances,
     wait_for,
     wait_for_phases,
@@ -23,16 +25,6 @@ RESTRICTED = (
     "pod-security.kubernetes.io/enforce=restricted",
     "pod-security.kubernetes.io/enforce-version=latest",
 )
-
-
-def apply_instance(kubectl: Kubectl, namespace: str, name: str, runtime: dict[str, Any]) -> None:
-    manifest = {
-        "apiVersion": "hopper.dev/v1alpha1",
-        "kind": "HopperInstance",
-        "metadata": {"name": name},
-        "spec": {"scope": "GLOBAL", "runtime": runtime},
-    }
-    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest))
 
 
 def pods_of(kubectl: Kubectl, namespace: str, name: str) -> list[dict[str, Any]]:
@@ -49,23 +41,14 @@ def test_a_runtime_runs_in_a_restricted_namespace(
 ) -> None:
     kubectl("label", "namespace", namespace, *RESTRICTED)
     kubectl("create", "serviceaccount", "robot", "-n", namespace)
-    apply_instance(
-        kubectl,
-        namespace,
-        "plain",
-        {"image": "registry.example.com/app:1", "replicas": 2, "runAsUser": 1000},
-    )
-    apply_instance(
-        kubectl,
-        namespace,
-        "robot",
-        {
-            "image": "registry.example.com/app:1",
-            "serviceAccountName": "robot",
-            "fsGroup": 2000,
-            "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}},
-        },
-    )
+    plain = {"image": "registry.example.com/app:1", "replicas": 2, "runAsUser": 1000}
+    robot = {
+        "image": "registry.example.com/app:1",
+        "serviceAccountName": "robot",
+        "fsGroup": 2000,
+        "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}},
+    }
+    apply(kubectl, namespace, instance("plain", runtime=plain), instance("robot", runtime=robot))
     wait_for_phases(kubectl, namespace, {"plain": "Running", "robot": "Running"}, timeout=90)
 
     plain = pods_of(kubectl, namespace, "plain")
@@ -99,7 +82,7 @@ def test_a_runtime_breaking_restricted_is_reported_not_stuck(
     phases: PhaseRecorder,
 ) -> None:
     kubectl("label", "namespace", namespace, *RESTRICTED)
-    apply_instance(kubectl, namespace, "rooted", {"image": "app:1", "runAsUser": 0})
+    apply(kubectl, namespace, instance("rooted", runtime={"image": "app:1", "runAsUser": 0}))
 
     def errored() -> dict[str, Any] | None:
         obj = instances(kubectl, namespace)["rooted"]

@@ -3,12 +3,13 @@ and admin roles (aggregated by the real kube-controller-manager), in their names
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 
 import pytest
 from tests.conftest import Kubectl
-from tests.integration.conftest import ROOT, wait_for
+from tests.integration.conftest import ROOT, instance, wait_for
 
 USER_ROLES = ROOT / "manifests" / "user-roles.yaml"
 READ = ("get", "list", "watch")
@@ -70,10 +71,7 @@ def test_built_in_roles_grant_instances_in_their_namespace_only(
     assert not can(kubectl, admin, "patch", status, other_namespace)
 
     # And the real thing, not only the authorizer's answer: the editor creates one.
-    manifest = (
-        '{"apiVersion":"hopper.dev/v1alpha1","kind":"HopperInstance",'
-        '"metadata":{"name":"by-editor"},"spec":{"scope":"GLOBAL"}}'
-    )
+    manifest = json.dumps(instance("by-editor"))
     kubectl("create", "-n", namespace, "-f", "-", f"--as={editor}", input=manifest)
     refused = kubectl(
         "create", "-n", other_namespace, "-f", "-", f"--as={editor}", input=manifest, check=False

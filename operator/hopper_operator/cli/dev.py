@@ -1,21 +1,46 @@
 """`hopper-operator dev`: the whole product on this machine, in one command.
 
 Starts a local control plane, installs the CRD, applies the samples, runs a stand-in
-kubelet (so workloads become available) and the operator in the foreground. Ctrl-C stops
-the operator, then everything else; nothing is left running or on disk.
+kubelet (so workloads become available) and the operator, watching every namespace as
+the deployed one does, in the foreground. Ctrl-C, SIGTERM or SIGHUP (a closed terminal)
+stop the operator, then everything else; nothing is left running or on disk.
 """
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 from hopper_operator.controller.settings import Settings
 from hopper_operator.controlplane import ControlPlane, ControlPlaneError, find_binary
 from hopper_operator.controlplane.binaries import repo_root
+from hopper_operator.controlplane.crd import install_crd
 from hopper_operator.controlplane.kubelet import StandInKubelet
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+OPERATOR_STOP_SECONDS = 20
+
+
+class Stopped(BaseException):
+    """A stop signal arrived: unwinds like Ctrl-C, through every cleanup on the way."""
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise Stopped(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _kubectl(plane: ControlPlane, *args: str) -> None:
@@ -37,60 +62,64 @@ def _paste_line(plane: ControlPlane) -> str:
     return f'export KUBECONFIG={plane.kubeconfig} PATH="{":".join(paths)}:$PATH"'
 
 
-def _run_operator(plane: ControlPlane, options: Settings, namespace: str) -> None:
-    """`hopper-operator run` in a child process, as it is deployed, until Ctrl-C."""
-    command = [sys.executable, "-m", "hopper_operator.cli.main", "run", "-n", namespace]
+def _start_operator(plane: ControlPlane, options: Settings) -> subprocess.Popen[bytes]:
+    """`hopper-operator run` in a child process, as it is deployed: every namespace."""
+    command = [sys.executable, "-m", "hopper_operator.cli.main", "run"]
     command += ["--workers", str(options.workers), "--metrics-port", str(options.metrics_port)]
-    operator = subprocess.Popen(command, env=plane.env())
+    return subprocess.Popen(command, env=plane.env())
+
+
+def _stop_operator(operator: subprocess.Popen[bytes]) -> None:
+    if operator.poll() is None:
+        operator.send_signal(signal.SIGTERM)  # a `kill` reaches only us: pass it on
     try:
+        operator.wait(timeout=OPERATOR_STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        operator.kill()
         operator.wait()
-    except KeyboardInterrupt:
-        # A terminal's Ctrl-C reaches the operator too, a `kill -INT` only us: pass it on.
-        operator.send_signal(signal.SIGTERM)
-        try:
-            operator.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            operator.kill()
-            operator.wait()
+
+
+def _bring_up(plane: ControlPlane, kubelet: StandInKubelet, root: Path, namespace: str) -> None:
+    plane.start()
+    install_crd(plane.env())
+    if namespace != "default":
+        _kubectl(plane, "create", "namespace", namespace)
+    _kubectl(plane, "apply", "-n", namespace, "-k", str(root / "manifests" / "samples"))
+    kubelet.start()
+    print(
+        "\nhopper-operator dev is up. In another terminal, paste:\n\n"
+        f"  {_paste_line(plane)}\n\n"
+        "then try: kubectl get hopper -A; kubectl hopper tree -A; kubectl hopper pause acme\n"
+        f"The samples are in namespace {namespace}; the operator watches every namespace.\n"
+        "Ctrl-C here stops everything.\n",
+        flush=True,
+    )
 
 
 def dev(options: Settings, *, namespace: str) -> int:
     root = repo_root()
     if root is None:
-        print("hopper-operator dev runs from a checkout (it applies crds/ and manifests/samples/)")
+        print("hopper-operator dev runs from a checkout (it applies manifests/samples/)")
         return 2
-    try:
-        plane = ControlPlane()
-        plane.start()
-    except ControlPlaneError as error:
-        print(f"The local control plane did not start:\n{error}", file=sys.stderr)
-        return 1
+    plane = ControlPlane()
     kubelet = StandInKubelet(plane)
-    try:
-        _kubectl(plane, "apply", "-f", str(root / "crds" / "hopperinstances.hopper.dev.yaml"))
-        _kubectl(
-            plane,
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/hopperinstances.hopper.dev",
-        )
-        if namespace != "default":
-            _kubectl(plane, "create", "namespace", namespace)
-        _kubectl(plane, "apply", "-n", namespace, "-k", str(root / "manifests" / "samples"))
-        kubelet.start()
-        print(
-            "\nhopper-operator dev is up. In another terminal, paste:\n\n"
-            f"  {_paste_line(plane)}\n\n"
-            "then try: kubectl get hopper; kubectl hopper tree; kubectl hopper pause acme\n"
-            "Ctrl-C here stops everything.\n",
-            flush=True,
-        )
-        _run_operator(plane, options, namespace)
-    except ControlPlaneError as error:
-        print(error, file=sys.stderr)
-        return 1
-    finally:
-        kubelet.stop()
-        plane.stop()
-    return 0
+    operator: subprocess.Popen[bytes] | None = None
+    code = 0
+    with _stop_on_signals():
+        try:
+            _bring_up(plane, kubelet, root, namespace)
+            operator = _start_operator(plane, options)
+            operator.wait()
+        except (KeyboardInterrupt, Stopped):
+            pass
+        except ControlPlaneError as error:
+            print(f"The local control plane did not start:\n{error}", file=sys.stderr)
+            code = 1
+        finally:
+            for sig in STOP_SIGNALS:  # a second signal must not cut the cleanup short
+                signal.signal(sig, signal.SIG_IGN)
+            if operator is not None:
+                _stop_operator(operator)
+            kubelet.stop()
+            plane.stop()
+    return code
