@@ -14,10 +14,12 @@ from typing import Any
 import aiohttp
 import yaml
 
+from hopper_operator.api.meta import API_VERSION, PLURAL
+
 MERGE_PATCH = "application/merge-patch+json"
 RETRIED_STATUSES = (429, 500, 502, 503, 504)
 ATTEMPTS = 5
-GROUP_PATH = "/apis/hopper.dev/v1alpha1"
+GROUP_PATH = f"/apis/{API_VERSION}"
 
 
 class ApiError(RuntimeError):
@@ -27,7 +29,7 @@ class ApiError(RuntimeError):
 
 
 def instances_path(namespace: str, name: str = "") -> str:
-    base = f"{GROUP_PATH}/namespaces/{namespace}/hopperinstances"
+    base = f"{GROUP_PATH}/namespaces/{namespace}/{PLURAL}"
     return f"{base}/{name}" if name else base
 
 

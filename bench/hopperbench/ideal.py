@@ -3,7 +3,7 @@
 Per instance, after the user's create: one metadata PATCH (labels, ownerReference to the
 parent, finalizer), one ConfigMap create (the materialised config, owned by the instance)
 and one status PATCH straight to Running. No Events, no intermediate phases, no operator
-CPU. It bounds what any operator following DESIGN.md can reach on this machine; compare
+CPU. It bounds what any operator following docs/design.md can reach on this machine; compare
 its ratio to the floor with the 2x target.
 """
 
@@ -16,6 +16,7 @@ import time
 from functools import partial
 from typing import Any
 
+from hopper_operator.api.meta import API_VERSION, FINALIZER, KIND, Annotation, Label
 from hopperbench.api import Api, instances_path
 from hopperbench.procstat import cpu_windows, snapshot
 from hopperbench.scenarios import (
@@ -31,9 +32,6 @@ from hopperbench.scenarios import (
 from hopperbench.watch import Tracker, settled_in
 
 IDEAL_AGENTS = ("hopper-bench-ideal/",)
-# The public contract of DESIGN.md, spelled out here so that the operator's internals can move.
-FINALIZER = "hopper.dev/finalizer"
-SCOPE_LABEL, PARENT_LABEL, ROOT_LABEL = "hopper.dev/scope", "hopper.dev/parent", "hopper.dev/root"
 
 
 async def run_ideal(bench: Bench, api: Api, n: int, namespace: str) -> dict[str, Any]:
@@ -71,10 +69,10 @@ async def _one(
     name, uid = meta["name"], meta["uid"]
     uids[name].set_result(uid)
     parent = (spec.get("parentRef") or {}).get("name")
-    labels = {SCOPE_LABEL: spec["scope"], ROOT_LABEL: GLOBAL}
+    labels = {Label.SCOPE: spec["scope"], Label.ROOT: GLOBAL}
     patch: dict[str, Any] = {"metadata": {"labels": labels, "finalizers": [FINALIZER]}}
     if parent:
-        labels[PARENT_LABEL] = parent
+        labels[Label.PARENT] = parent
         # Parents are created first, but concurrently: wait for the parent's uid.
         parent_uid = await asyncio.wait_for(asyncio.shield(uids[parent]), 120)
         patch["metadata"]["ownerReferences"] = [_owner(parent, parent_uid)]
@@ -87,8 +85,8 @@ async def _one(
 
 def _owner(name: str, uid: str) -> dict[str, Any]:
     return {
-        "apiVersion": "hopper.dev/v1alpha1",
-        "kind": "HopperInstance",
+        "apiVersion": API_VERSION,
+        "kind": KIND,
         "name": name,
         "uid": uid,
         "controller": True,
@@ -104,8 +102,8 @@ def _config_map(instance: str, uid: str, config: dict[str, Any]) -> dict[str, An
         "kind": "ConfigMap",
         "metadata": {
             "name": f"{instance}-config",
-            "labels": {"hopper.dev/instance": instance},
-            "annotations": {"hopper.dev/config-hash": hashlib.sha256(text.encode()).hexdigest()},
+            "labels": {Label.INSTANCE: instance},
+            "annotations": {Annotation.CONFIG_HASH: hashlib.sha256(text.encode()).hexdigest()},
             "ownerReferences": [_owner(instance, uid)],
         },
         "data": {"config.json": text},

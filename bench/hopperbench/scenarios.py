@@ -12,6 +12,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from hopper_operator.api.meta import API_VERSION, format_time
 from hopperbench.api import Api, instances_path
 from hopperbench.audit import FLOOR_AGENTS, OPERATOR_AGENTS, AuditLog
 from hopperbench.errors import BenchError
@@ -19,7 +20,6 @@ from hopperbench.operator import OperatorProcess
 from hopperbench.procstat import cpu_windows, snapshot
 from hopperbench.watch import Tracker, settled_in
 
-API_VERSION = "hopper.dev/v1alpha1"
 GLOBAL = "g"
 PROBE = "bench-probe"
 SETTLE_TIMEOUT = 180.0
@@ -128,7 +128,7 @@ async def delete_namespace(bench: Bench, namespace: str, strip_finalizers: bool)
 
 
 def floor_status(phase: str, generation: int) -> dict[str, Any]:
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = format_time(datetime.now(UTC))
     ready = {
         "type": "Ready",
         "status": "True",

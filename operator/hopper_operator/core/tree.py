@@ -17,8 +17,6 @@ RANK: dict[Scope, int] = {
     Scope.ORCHESTRATION: 3,
 }
 
-ROOT_SCOPES = frozenset({Scope.FEDERATED, Scope.GLOBAL})
-
 
 def owner_reference(name: str, uid: str) -> dict[str, Any]:
     """The controller reference from an object to the instance that owns it."""
