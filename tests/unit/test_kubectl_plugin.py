@@ -75,6 +75,9 @@ def test_a_wrong_command_line_is_said_as_kubectl_says_it(
     with pytest.raises(SystemExit):
         main(["pause"])
     assert "error: the following arguments are required: NAME" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["paus", "acme"])
+    assert capsys.readouterr().err.startswith('error: unknown command "paus" for "kubectl hopper"')
 
 
 def test_completion_scripts_and_candidates(calls: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -159,7 +160,10 @@ class Parser(argparse.ArgumentParser):
     """argparse, speaking like kubectl when the command line is wrong."""
 
     def error(self, message: str) -> NoReturn:
-        if message.startswith("unrecognized arguments: "):
+        unknown = re.match(r"argument VERB: invalid choice: '([^']*)'", message)
+        if unknown:
+            message = f'unknown command "{unknown.group(1)}" for "{self.prog}"'
+        elif message.startswith("unrecognized arguments: "):
             extra = message.removeprefix("unrecognized arguments: ").split()
             flags = [word for word in extra if word.startswith("-")]
             message = f"unknown flag: {flags[0]}" if flags else f"unexpected argument: {extra[0]}"
