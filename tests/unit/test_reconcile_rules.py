@@ -10,6 +10,7 @@ from hopper_operator.api.enums import Phase, Reason
 from hopper_operator.api.meta import FINALIZER, Annotation, Label, format_time
 from hopper_operator.api.runtime import Runtime
 from hopper_operator.core.config import config_hash
+from hopper_operator.core.course import PARENT_SETTLE_SECONDS
 from hopper_operator.core.plan import ConfigMapWrite, DeploymentWrite, Plan, Write
 from hopper_operator.core.reconcile import decide
 from hopper_operator.core.views import InstanceView, WorkloadView
@@ -198,8 +199,8 @@ def test_a_new_child_holds_silently_while_its_parent_settles() -> None:
     fresh = view("web", "PROJECT", parent="acme", created=just_now)
     plan = decide(world(fresh, starting))
     assert plan.status_patch is None and plan.metadata is None and plan.events == ()
-    assert plan.requeue_after == 1.0
-    assert decide(world(fresh)).requeue_after == 1.0  # parent not even there yet
+    assert plan.requeue_after == PARENT_SETTLE_SECONDS - 1
+    assert decide(world(fresh)).requeue_after == PARENT_SETTLE_SECONDS - 1  # no parent yet
     old = view("web", "PROJECT", parent="acme", created="2026-11-26T11:00:00Z")
     assert decide(world(old, starting)).status_patch is not None  # past the grace: report
     settled = view("acme", phase="Running", ready=True)

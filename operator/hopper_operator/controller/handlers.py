@@ -17,7 +17,7 @@ from hopper_operator.controller.context import Context, Running
 from hopper_operator.controller.metrics import Metrics
 from hopper_operator.controller.metrics_server import serve_metrics
 from hopper_operator.controller.reconciler import Indexes, Key, Reconciler
-from hopper_operator.controller.wakeups import Wakeups
+from hopper_operator.controller.wakeups import Recount, Wakeups
 from hopper_operator.core.views import InstanceView, WorkloadView, instance_view, workload_view
 from hopper_operator.kube.client import Kube, connection_info
 
@@ -104,7 +104,12 @@ async def start(
         asyncio.create_task(reconciler.queue.serve(reconciler.reconcile))
         for _ in range(options.workers)
     )
-    wakeups = Wakeups(queue=reconciler.queue, children=indexes.children)
+    wakeups = Wakeups(
+        queue=reconciler.queue,
+        children=indexes.children,
+        recount=Recount(reconciler.queue),
+        decided=reconciler.decided,
+    )
     memo.started(
         Running(
             kube=kube,

@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from hopper_operator.controller.executor import Executor, Writer
 from hopper_operator.controller.metrics import Metrics, Result
 from hopper_operator.controller.queue import WorkQueue
+from hopper_operator.core.plan import Event, Plan, one_per_pass
 from hopper_operator.core.reconcile import World, advance, decide
 from hopper_operator.core.views import InstanceView, WorkloadView, instance_view, workload_view
 from hopper_operator.kube.client import ConflictError, KubeError, NotFoundError
@@ -31,7 +32,6 @@ Lookup = Callable[[Key], Iterable[Any]]
 
 MAX_STEPS_PER_PASS = 4
 MAX_DEPTH = 8
-CHILDREN_REFRESH_SECONDS = 5.0  # children counts are a summary: batch their rewrites
 MAX_BACKOFF_SECONDS = 300.0
 
 
@@ -44,6 +44,29 @@ class Indexes:
     workloads: Lookup  # (namespace, owner name) -> WorkloadView
     config_maps: Lookup  # (namespace, owner name) -> the config hash it holds
     pods: Lookup  # (namespace, owner name) -> pod names
+
+
+@dataclass
+class Decided:
+    """The instance version each key's last pass decided on, and left as it was.
+
+    The watch echoes every write back. A pass that wrote a step decides again on what it
+    wrote before it ends, so the echo of that version, or of an earlier one of ours, brings
+    nothing new and need not wake another pass. Any other version, a deletion, or a pass
+    that ended early (waiting for that very echo) wakes one as usual.
+    """
+
+    _versions: dict[Key, int] = field(default_factory=dict)
+
+    def mark(self, key: Key, resource_version: str) -> None:
+        self._versions[key] = _revision(resource_version)
+
+    def forget(self, key: Key) -> None:
+        self._versions.pop(key, None)
+
+    def covers(self, key: Key, resource_version: str) -> bool:
+        revision = _revision(resource_version)
+        return 0 < revision <= self._versions.get(key, 0)
 
 
 def _first(values: Iterable[Any]) -> Any:
@@ -60,6 +83,7 @@ class Reconciler:
     # resourceVersions we wrote and have not yet seen come back through the watch.
     _expected: dict[Key, int] = field(default_factory=dict)
     _failures: dict[Key, int] = field(default_factory=dict)
+    decided: Decided = field(default_factory=Decided)
     executor: Executor = field(init=False)
 
     def __post_init__(self) -> None:
@@ -98,11 +122,14 @@ class Reconciler:
     async def reconcile(self, key: Key) -> None:
         view: InstanceView | None = _first(self.indexes.instances(key))
         if view is None:
+            self.decided.forget(key)
             self._expected.pop(key, None)
             self._failures.pop(key, None)
             return
         if _revision(view.resource_version) < self._expected.get(key, 0):
-            return  # our own last write has not reached the index yet; its event requeues
+            # Our own last write has not reached the index yet: its echo must requeue.
+            self.decided.forget(key)
+            return
         self._expected.pop(key, None)
         started, result = time.monotonic(), Result.SUCCESS
         try:
@@ -133,10 +160,26 @@ class Reconciler:
         self.queue.add(key, delay)
 
     async def _run(self, world: World) -> None:
+        """Up to MAX_STEPS_PER_PASS steps, then one Event for the steps written."""
+        told: list[Event] = []
+        try:
+            await self._walk(world, told)
+        except BaseException:
+            self.decided.forget(world.instance.key)  # the echoes of what it wrote must wake
+            raise
+        finally:
+            if told:  # even when a later step failed: those before it happened
+                notes = Plan(events=one_per_pass(told))
+                await self.executor.run(render(world.instance, notes, now=world.now))
+
+    async def _walk(self, world: World, told: list[Event]) -> None:
         key = world.instance.key
         for _ in range(MAX_STEPS_PER_PASS):
             plan = decide(world)
-            written = await self.executor.run(render(world.instance, plan, now=world.now))
+            written = await self.executor.run(
+                render(world.instance, replace(plan, events=()), now=world.now)
+            )
+            told.extend(plan.events)
             if plan.stepped and self.metrics:
                 phases = (world.instance.phase.value, plan.status.phase or world.instance.phase)
                 self.metrics.transitions.labels(*phases).inc()
@@ -144,14 +187,18 @@ class Reconciler:
                 self.queue.add(key, plan.requeue_after)
             body = written.get(Target.INSTANCE)
             if body is None:
+                self.decided.mark(key, world.instance.resource_version)  # at rest as it is
                 return
             instance = instance_view(body)
             self._expected[key] = _revision(instance.resource_version)
             if not plan.stepped:
+                self.decided.forget(key)  # not decided on what it wrote: its echo wakes a pass
                 return
+            self.decided.mark(key, instance.resource_version)  # decided on next, just below
             deployment = written.get(Target.DEPLOYMENT)
             workload = workload_view(deployment) if deployment is not None else None
             world = advance(world, plan, instance=instance, workload=workload)
+        self.decided.forget(key)  # steps left over: the last one's echo wakes the next pass
 
 
 def _revision(resource_version: str) -> int:

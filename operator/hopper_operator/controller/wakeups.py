@@ -2,16 +2,19 @@
 
 Kopf watches do not wake a child when its parent's status changes; these rules do, and
 they wake no more than needed: children only when something they read of their parent
-changed, a parent (in batches) only when a child's phase changed.
+changed, a parent (in batches) only when a child's phase changed, and an instance not on
+the echo of a version its last pass already decided on.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
 from hopper_operator.api.enums import ConditionType, Phase
-from hopper_operator.controller.reconciler import CHILDREN_REFRESH_SECONDS, Key, Lookup
+from hopper_operator.controller.reconciler import Decided, Key, Lookup
 from hopper_operator.core.views import InstanceView
 
 
@@ -42,10 +45,58 @@ class Queue(Protocol):
     def add(self, key: Key, delay: float = 0.0) -> None: ...
 
 
+# A parent recounts its children once they have not changed phase for a moment, and at
+# the latest this long after the first change (a subtree of 1000 must not cost 1000
+# writes on its parent, nor one every few seconds while it walks).
+CHILDREN_QUIET_SECONDS = 2.0
+CHILDREN_LATEST_SECONDS = 30.0
+
+# (delay, callback): asyncio's call_later in the operator, a fake in tests.
+Later = Callable[[float, Callable[[], None]], object]
+
+
+def _loop_time() -> float:
+    return asyncio.get_running_loop().time()
+
+
+def _call_later(delay: float, callback: Callable[[], None]) -> object:
+    return asyncio.get_running_loop().call_later(delay, callback)
+
+
+@dataclass
+class Recount:
+    """Queues a parent once its children's phases stop changing, or at the latest."""
+
+    queue: Queue
+    quiet: float = CHILDREN_QUIET_SECONDS
+    latest: float = CHILDREN_LATEST_SECONDS
+    clock: Callable[[], float] = _loop_time
+    later: Later = _call_later
+    _changes: dict[Key, tuple[float, float]] = field(default_factory=dict)  # first, last
+
+    def changed(self, parent: Key) -> None:
+        now = self.clock()
+        first, _ = self._changes.get(parent, (now, now))
+        if parent not in self._changes:
+            self.later(self.quiet, lambda: self._due(parent))
+        self._changes[parent] = (first, now)
+
+    def _due(self, parent: Key) -> None:
+        first, last = self._changes[parent]
+        due, now = min(last + self.quiet, first + self.latest), self.clock()
+        if now < due:
+            self.later(due - now, lambda: self._due(parent))
+            return
+        del self._changes[parent]
+        self.queue.add(parent)
+
+
 @dataclass
 class Wakeups:
     queue: Queue
     children: Lookup  # (namespace, parent name) -> child names
+    recount: Recount
+    decided: Decided = field(default_factory=Decided)  # the reconciler's: echoes to skip
     _signatures: dict[Key, Signature] = field(default_factory=dict)
 
     def instance(self, view: InstanceView, *, gone: bool) -> None:
@@ -55,13 +106,14 @@ class Wakeups:
         after = None if gone else signature(view)
         if after is not None:
             self._signatures[key] = after
-            self.queue.add(key)
+            if not self.decided.covers(key, view.resource_version):
+                self.queue.add(key)
         if after != before:
             for child in self.children(key):
                 self.queue.add((view.namespace, child))
         # The parent counts its children by phase: refresh it, in batches.
         if view.parent_name and (after is None or before is None or before.phase != after.phase):
-            self.queue.add((view.namespace, view.parent_name), CHILDREN_REFRESH_SECONDS)
+            self.recount.changed((view.namespace, view.parent_name))
 
     def owned(self, owner: Key) -> None:
         """A Deployment, ConfigMap or Pod of `owner` changed."""

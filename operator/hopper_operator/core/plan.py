@@ -6,11 +6,12 @@ after `decide` chooses what to write, only how to say it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from hopper_operator.api.enums import Phase
 from hopper_operator.api.models import HopperInstanceStatus
 from hopper_operator.api.runtime import Runtime
 
@@ -31,6 +32,35 @@ class Event:
     type: EventType
     reason: str  # a Reason, or the phase entered
     message: str
+    walk: tuple[Phase, ...] = ()  # a step's phases, from and to; empty for other Events
+    why: str = ""  # a step's reason, as the message gives it
+
+
+def step_event(walk: tuple[Phase, ...], why: str, *, failed: bool) -> Event:
+    """The Event of a step (or of several in one pass): "Created -> Starting (why)"."""
+    return Event(
+        EventType.WARNING if failed else EventType.NORMAL,
+        walk[-1].value,
+        f"{' -> '.join(phase.value for phase in walk)} ({why})",
+        walk,
+        why,
+    )
+
+
+def one_per_pass(events: Iterable[Event]) -> tuple[Event, ...]:
+    """The Events of one reconcile pass: its steps said in one, the others as they came.
+
+    A pass that walks Created -> Starting -> Running posts one Event saying so, with the
+    reason of the last step, rather than one per step: the same story in half the writes.
+    """
+    notes = list(events)
+    steps = [note for note in notes if note.walk]
+    others = tuple(dict.fromkeys(note for note in notes if not note.walk))
+    if len(steps) <= 1:
+        return (*steps, *others)
+    walk = steps[0].walk + tuple(phase for step in steps[1:] for phase in step.walk[1:])
+    failed = any(step.type is EventType.WARNING for step in steps)
+    return (step_event(walk, steps[-1].why, failed=failed), *others)
 
 
 @dataclass(frozen=True)

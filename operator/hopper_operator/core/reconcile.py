@@ -35,6 +35,7 @@ from hopper_operator.core.plan import (
     EventType,
     Plan,
     Write,
+    step_event,
 )
 from hopper_operator.core.tree import owner_reference
 from hopper_operator.core.verdicts import children_counts
@@ -157,13 +158,7 @@ def _events(me: InstanceView, course: Course, verdicts: list[Verdict]) -> tuple[
     if step is not None:
         failed = step is Phase.ERROR
         why = course.waiting if failed else f"towards {course.target.value}"
-        events.append(
-            Event(
-                EventType.WARNING if failed else EventType.NORMAL,
-                step.value,
-                f"{me.phase.value} -> {step.value} ({why})",
-            )
-        )
+        events.append(step_event((me.phase, step), why, failed=failed))
     old = {c.type: c.status for c in me.status.conditions}
     for verdict in verdicts:
         if verdict.type is ConditionType.STALLED and old.get(verdict.type) != "True":

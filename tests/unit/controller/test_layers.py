@@ -68,6 +68,8 @@ async def test_one_step_goes_down_each_layer_once() -> None:
         "core.advance",
         "core.decide",  # at rest now
         "resources.render",  # nothing to send
+        "core.one_per_pass",  # the pass's Events, said once
+        "resources.render",
     ]
 
 
@@ -84,4 +86,5 @@ async def test_a_pass_of_three_steps_is_three_such_rounds() -> None:
         assert words[0] == "resources.render"
         assert words[-2:] == ["core.instance_view", "core.advance"]
         assert {w.split(".")[0] for w in words[1:-2]} == {"kube"}
-    assert rounds[2].split() == ["resources.render"]  # at rest: nothing to send
+    # At rest: nothing to send; then the pass's one Event.
+    assert rounds[2].split() == ["resources.render", "core.one_per_pass", "resources.render"]

@@ -32,8 +32,11 @@ async def test_a_new_root_walks_to_running_in_one_pass() -> None:
     stored = cluster.kube.objects[PATH]
     assert stored["status"]["phase"] == "Running"
     assert stored["metadata"]["finalizers"] == ["hopper.dev/finalizer"]
-    reasons = [c.body["reason"] for c in cluster.kube.calls if c.path == events_path("ns")]
-    assert reasons == ["Starting", "Running"]
+    # One Event for the pass, telling the whole walk.
+    events = [c.body for c in cluster.kube.calls if c.path == events_path("ns")]
+    assert [(e["reason"], e["message"]) for e in events] == [
+        ("Running", "Created -> Starting -> Running (towards Running)")
+    ]
 
 
 async def test_a_pass_waits_until_the_index_has_seen_its_own_last_write() -> None:
@@ -83,3 +86,19 @@ async def test_an_object_gone_meanwhile_ends_the_pass_quietly() -> None:
     cluster.kube.failures[("merge-patch", f"{PATH}/status")] = NotFoundError(404, "gone")
     await reconciler.reconcile(key)
     assert cluster.queued.keys == {}
+
+
+async def test_a_pass_marks_what_it_decided_on_and_an_early_return_forgets_it() -> None:
+    cluster = Cluster()
+    key = cluster.add(body("g", finalizers=()))
+    reconciler = cluster.reconciler()
+    await reconciler.reconcile(key)
+    final = cluster.kube.objects[PATH]["metadata"]["resourceVersion"]
+    # It decided again on its last write and found nothing to do: that echo, and those of
+    # its earlier writes, bring nothing new.
+    assert reconciler.decided.covers(key, final)
+    assert reconciler.decided.covers(key, "100")
+    assert not reconciler.decided.covers(key, str(int(final) + 1))
+    # Woken while the index still shows an older version: the echo must wake it after all.
+    await reconciler.reconcile(key)
+    assert not reconciler.decided.covers(key, final)
