@@ -8,6 +8,7 @@ the two `type: ignore[arg-type]` below. Handlers take the rest through `**_`.
 from __future__ import annotations
 
 import asyncio
+from enum import StrEnum
 from typing import Any
 
 import kopf
@@ -33,16 +34,25 @@ def _owner_key(body: kopf.Body) -> Key:
     return (body.metadata.namespace or "", body.metadata.labels[Label.INSTANCE])
 
 
-@kopf.index(*INSTANCES)
-async def hopper_instances(*, body: kopf.Body, **_: Any) -> dict[Key, InstanceView]:
-    return {_key(body): instance_view(body)}
+class Role(StrEnum):
+    """Under which key the instances index holds a view: one index serves both lookups
+    (a second index over the same objects costs Kopf a second handler call per event)."""
+
+    SELF = "self"  # (namespace, name, SELF): the instance
+    CHILD = "child"  # (namespace, parent name, CHILD): each of the parent's children
+
+
+InstanceKey = tuple[str, str, Role]
 
 
 @kopf.index(*INSTANCES)
-async def hopper_children(*, body: kopf.Body, **_: Any) -> dict[Key, str] | None:
-    namespace, name = _key(body)
-    parent = (body.spec.get("parentRef") or {}).get("name")
-    return {(namespace, parent): name} if parent else None
+async def hopper_instances(*, body: kopf.Body, **_: Any) -> dict[InstanceKey, InstanceView]:
+    (namespace, name), view = _key(body), instance_view(body)
+    entries = {(namespace, name, Role.SELF): view}
+    parent = (body.spec.get("parentRef") or {}).get("name")  # even when the spec is invalid
+    if parent:
+        entries[(namespace, parent, Role.CHILD)] = view
+    return entries
 
 
 @kopf.index("apps", "v1", "deployments", labels=OWNED)
@@ -64,6 +74,14 @@ def _lookup(index: kopf.Index[Key, Any]) -> Any:
     return lambda key: index.get(key, ())
 
 
+def _instances(index: kopf.Index[InstanceKey, InstanceView], role: Role) -> Any:
+    return lambda key: index.get((*key, role), ())
+
+
+def _child_names(index: kopf.Index[InstanceKey, InstanceView]) -> Any:
+    return lambda key: [child.name for child in index.get((*key, Role.CHILD), ())]
+
+
 @kopf.on.login()
 async def login(**_: Any) -> kopf.ConnectionInfo:
     # Ours rather than Kopf's fallbacks, which it picks once at import time.
@@ -75,8 +93,7 @@ async def start(
     *,
     memo: Context,
     settings: kopf.OperatorSettings,
-    hopper_instances: kopf.Index[Key, InstanceView],
-    hopper_children: kopf.Index[Key, str],
+    hopper_instances: kopf.Index[InstanceKey, InstanceView],
     hopper_workloads: kopf.Index[Key, WorkloadView],
     hopper_config_maps: kopf.Index[Key, str | None],
     hopper_pods: kopf.Index[Key, str | None],
@@ -86,15 +103,17 @@ async def start(
     options.apply(settings)
     kube = Kube()
     indexes = Indexes(
-        instances=_lookup(hopper_instances),
-        children=_lookup(hopper_children),
+        instances=_instances(hopper_instances, Role.SELF),
+        children=_child_names(hopper_instances),
         workloads=_lookup(hopper_workloads),
         config_maps=_lookup(hopper_config_maps),
         pods=_lookup(hopper_pods),
     )
     reconciler = Reconciler(kube=kube, indexes=indexes)
     reconciler.metrics = Metrics(
-        instances=lambda: (view for store in hopper_instances.values() for view in store),
+        instances=lambda: (
+            view for key, store in hopper_instances.items() if key[2] is Role.SELF for view in store
+        ),
         queue_depth=lambda: len(reconciler.queue),
         workers=options.workers,
     )
@@ -141,11 +160,12 @@ async def instance_event(
     type: str,
     body: kopf.Body,
     memo: Context,
-    hopper_instances: kopf.Index[Key, InstanceView],
+    hopper_instances: kopf.Index[InstanceKey, InstanceView],
     **_: Any,
 ) -> None:
     # The index parsed this very body a moment ago; only a deleted object is not there.
-    view = next(iter(hopper_instances.get(_key(body), ())), None) or instance_view(body)
+    indexed = hopper_instances.get((*_key(body), Role.SELF), ())
+    view = next(iter(indexed), None) or instance_view(body)
     memo.running.wakeups.instance(view, gone=type == "DELETED")
 
 
