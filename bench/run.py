@@ -264,7 +264,12 @@ def results_markdown(run: Run, table: str) -> str:
         "writes each one's status to the end state in one PATCH (and, for a fan-out, patches "
         "the GLOBAL and then every status). The operator's requests are counted from "
         "kube-apiserver's audit log (user agents `hopper-operator/` and `kopf/`, completed "
-        "requests only); writes are create/update/patch/delete, Events included.\n\n"
+        "requests only); writes are create/update/patch/delete, Events included. Writes per "
+        "instance are given two ways so that every ratio compares like with like: *own* "
+        "leaves out the user's part (the create, or the GLOBAL's spec change: the bench makes "
+        "them for the operator, the floor and the ideal make them themselves), *with the "
+        "user's create* counts it for all three. Lease requests (leader election) are counted "
+        "apart, per minute, and never in the per-instance figures.\n\n"
         f"{table}\n{KEEP_MARKER}\n\n{kept}"
     )
 

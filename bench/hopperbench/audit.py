@@ -14,19 +14,21 @@ from hopperbench.errors import BenchError
 
 OPERATOR_AGENTS = ("hopper-operator/", "kopf/")
 FLOOR_AGENTS = ("hopper-bench-floor/",)
+USER_AGENTS = ("hopper-bench/",)  # the bench as the user: its creates and spec changes
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 
-# Metadata for everything, minus the noise nobody here asked about: leases (leader election
-# and the apiserver's own heartbeats), reads of Events, health probes.
+# Leader election renews a Lease every few seconds whatever the instances do: counted
+# apart (per minute), never in the per-instance figures nor in "the operator went quiet".
+LEASES = "leases"
+
+# Metadata for everything, minus the noise nobody here asked about: reads of Events, health
+# probes. Leases stay (the operator's leader election is part of its steady cost; the
+# control plane's own heartbeats are told apart by user agent like everything else).
 POLICY = """\
 apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: [RequestReceived, ResponseStarted]
 rules:
-  - level: None
-    resources:
-      - group: coordination.k8s.io
-        resources: [leases]
   - level: None
     verbs: [get, list, watch]
     resources:
@@ -98,7 +100,7 @@ class AuditLog:
         while True:
             await asyncio.sleep(0.25)
             end = self.offset()
-            writes = sum(1 for e in self.events(position, end, agents) if e["verb"] in WRITE_VERBS)
+            writes = sum(1 for e in self.events(position, end, agents) if _instance_write(e))
             now = time.monotonic()
             if writes:
                 last_write = now
@@ -109,15 +111,43 @@ class AuditLog:
                 raise BenchError(f"{what}: still writing after {within:.0f} s")
 
 
+def _instance_write(event: dict[str, Any]) -> bool:
+    return event["verb"] in WRITE_VERBS and resource_of(event) != LEASES
+
+
 def _key(event: dict[str, Any]) -> str:
     key = f"{event['verb']} {resource_of(event)}"
     code = (event.get("responseStatus") or {}).get("code", 200)
     return key if code < 400 else f"{key} ({code})"
 
 
+def _split(key: str) -> tuple[str, str]:
+    verb, _, rest = key.partition(" ")
+    return verb, rest.split(" ", 1)[0]
+
+
 def writes(counts: Counter[str]) -> int:
-    return sum(n for key, n in counts.items() if key.split(" ", 1)[0] in WRITE_VERBS)
+    """Writes about the instances and what they own (Events included), not Lease renewals."""
+    return sum(
+        n for key, n in counts.items() if _split(key)[0] in WRITE_VERBS and _split(key)[1] != LEASES
+    )
 
 
 def total(counts: Counter[str]) -> int:
-    return sum(counts.values())
+    """Requests about the instances and what they own, not Lease renewals."""
+    return sum(n for key, n in counts.items() if _split(key)[1] != LEASES)
+
+
+def leases(counts: Counter[str]) -> int:
+    """Leader election's requests (get, update, create of its Lease)."""
+    return sum(n for key, n in counts.items() if _split(key)[1] == LEASES)
+
+
+def user_part(counts: Counter[str], window: str) -> int:
+    """In a floor's (or ideal's) own counts, the writes a user makes in that window.
+
+    The floor creates the instances itself and, for a fan-out, patches the GLOBAL's spec:
+    the operator's counts hold neither (the bench makes them, as the user).
+    """
+    key = "create hopperinstances" if window == "create" else "patch hopperinstances"
+    return counts.get(key, 0)

@@ -14,7 +14,7 @@ from typing import Any
 
 from hopper_operator.api.meta import API_VERSION, format_time
 from hopperbench.api import Api, instances_path
-from hopperbench.audit import FLOOR_AGENTS, OPERATOR_AGENTS, AuditLog
+from hopperbench.audit import FLOOR_AGENTS, OPERATOR_AGENTS, USER_AGENTS, AuditLog
 from hopperbench.errors import BenchError
 from hopperbench.operator import OperatorProcess
 from hopperbench.procstat import cpu_windows, snapshot
@@ -272,6 +272,9 @@ async def _operator_case(
     result["steady_s"] = time.monotonic() - steady_start
     labels = ("create", "pause", "resume", "steady")
     result["requests"] = _windows(bench.audit, offsets, labels, OPERATOR_AGENTS)
+    # The user's writes (its creates, the GLOBAL's spec changes): the floor's own counts
+    # hold its equivalents, so with these the two compare like with like.
+    result["user_requests"] = _windows(bench.audit, offsets, labels[:3], USER_AGENTS)
     # instance writes per object -> how many objects: who needed more than the usual?
     result["instance_writes_histogram"] = {
         label: bench.audit.writes_per_object(offsets[i], offsets[i + 1], OPERATOR_AGENTS)
