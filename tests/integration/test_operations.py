@@ -13,7 +13,7 @@ from tests.conftest import Kubectl
 from tests.integration.conftest import Operator, apply_samples, set_state, wait_for, wait_for_phases
 
 from hopper_operator.controlplane import ControlPlane
-from hopper_operator.controlplane.launcher import free_ports
+from hopper_operator.controlplane.processes import free_ports
 
 
 @pytest.fixture

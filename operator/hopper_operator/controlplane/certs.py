@@ -98,6 +98,25 @@ def _sign(
     return cert, key
 
 
+LEAF = (
+    "basicConstraints = critical, CA:FALSE",
+    "keyUsage = critical, digitalSignature",
+    "authorityKeyIdentifier = keyid",
+)
+
+
+def _client_cert(
+    directory: Path, name: str, user: str, group: str, ca: tuple[Path, Path]
+) -> tuple[Path, Path]:
+    extensions = [*LEAF, "extendedKeyUsage = clientAuth"]
+    return _sign(directory, name, {"O": group, "CN": user}, extensions, ca)
+
+
+def create_client_cert(pki: Pki, name: str, *, user: str, group: str) -> tuple[Path, Path]:
+    """A client certificate and key for `user` in `group`, signed by the pki's CA."""
+    return _client_cert(pki.ca_cert.parent, name, user, group, (pki.ca_cert, pki.ca_key))
+
+
 def create_pki(directory: Path) -> Pki:
     """Write every PEM file the control plane needs into `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -132,30 +151,19 @@ def create_pki(directory: Path) -> Pki:
     ca_config.unlink()
     ca = (ca_cert, ca_key)
 
-    leaf = [
-        "basicConstraints = critical, CA:FALSE",
-        "keyUsage = critical, digitalSignature",
-        "authorityKeyIdentifier = keyid",
-    ]
     serving_cert, serving_key = _sign(
         directory,
         "apiserver",
         {"CN": "kube-apiserver"},
         [
-            *leaf,
+            *LEAF,
             "extendedKeyUsage = serverAuth",
             # 10.0.0.1 is the `kubernetes` Service's IP in --service-cluster-ip-range.
             "subjectAltName = IP:127.0.0.1, DNS:localhost, IP:10.0.0.1, DNS:kubernetes.default",
         ],
         ca,
     )
-    admin_cert, admin_key = _sign(
-        directory,
-        "admin",
-        {"O": ADMIN_GROUP, "CN": ADMIN_USER},
-        [*leaf, "extendedKeyUsage = clientAuth"],
-        ca,
-    )
+    admin_cert, admin_key = _client_cert(directory, "admin", ADMIN_USER, ADMIN_GROUP, ca)
 
     # The ServiceAccount token signer is RSA: the issuer's JWKS consumers expect RS256.
     sa_key = directory / "service-account.key"
