@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import socket
 import sys
 from collections.abc import Sequence
 
@@ -23,6 +25,17 @@ def _configure_logging(*, verbose: bool, json_logs: bool) -> None:
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
 
 
+def name_this_process() -> None:
+    """Give Kopf its identity through POD_ID, its documented setting, if it has none.
+
+    Without it Kopf calls getpass.getuser(), which raises for a uid with no passwd
+    entry: any uid a cluster assigns (runAsUser, OpenShift's ranges), the image's own
+    included. The manifests set POD_ID from the pod's name; elsewhere host and pid do.
+    """
+    if not os.environ.get("POD_ID"):
+        os.environ["POD_ID"] = f"{socket.gethostname()}-{os.getpid()}"
+
+
 def run_operator(options: Settings, namespaces: Sequence[str], liveness: str | None) -> None:
     """Run until SIGINT/SIGTERM (Kopf installs the handlers and stops gracefully)."""
     import kopf
@@ -30,6 +43,7 @@ def run_operator(options: Settings, namespaces: Sequence[str], liveness: str | N
     from hopper_operator.controller import handlers  # noqa: F401  registers the handlers
     from hopper_operator.controller.context import Context
 
+    name_this_process()
     asyncio.run(
         kopf.operator(
             clusterwide=not namespaces,
