@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NODE_BINARIES := kubelet kube-proxy kube-scheduler
 
-.PHONY: dev test unit integration lint controlplane chart-tools manifests release bench run kind-e2e docker-build krew clean
+.PHONY: dev test unit integration e2e node images lint controlplane chart-tools manifests release bench run kind-e2e docker-build krew clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,8 +31,9 @@ dev: $(STAMP) controlplane
 run: $(STAMP)
 	$(BIN)/hopper-operator run
 
-## test: lint, then every test (unit and integration on a real control plane)
-test: $(STAMP) controlplane chart-tools lint
+## test: lint, then every test (unit, integration on a real control plane, and, as root,
+## e2e on a real node; not root, it says so and skips the e2e tier)
+test: $(STAMP) controlplane chart-tools node lint
 	$(BIN)/pytest
 
 unit: $(STAMP)
@@ -39,6 +41,24 @@ unit: $(STAMP)
 
 integration: $(STAMP) controlplane chart-tools
 	$(BIN)/pytest tests/integration
+
+## e2e: as root, a real node (containerd, kubelet, kube-proxy, scheduler), the image built
+## from the Dockerfile, the operator installed with `kubectl apply -k manifests/`, scenarios
+e2e: $(STAMP) controlplane node
+	@if [ "$$(id -u)" != 0 ]; then echo "make e2e: the node tier needs root (containerd, a kubelet, iptables); run it as root" >&2; exit 1; fi
+	$(BIN)/pytest tests/e2e
+
+## node: as root, what the node tier needs: Debian's packages, kubelet/kube-proxy/kube-scheduler, images
+node:
+	@if [ "$$(id -u)" = 0 ]; then \
+		scripts/node-deps.sh && tools/controlplane/build.sh $(NODE_BINARIES) >/dev/null && $(MAKE) --no-print-directory images; \
+	else \
+		echo "node tier: not root, so not prepared; the e2e tests (a real kubelet) will be skipped. They run as root: make e2e"; \
+	fi
+
+## images: the operator image from the Dockerfile, the pause and workload images (cached per content)
+images:
+	scripts/images/build.sh >/dev/null
 
 lint: $(STAMP)
 	$(BIN)/ruff check operator tests scripts bench tools/krew

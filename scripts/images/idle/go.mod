@@ -1,0 +1,3 @@
+module hopper.dev/images/idle
+
+go 1.22
