@@ -114,6 +114,9 @@ if [[ ! -s $operator_archive ]]; then
   timed "$operator_image" build_operator
 fi
 archive operator "$operator_image" "$operator_archive"
+# Only the newest operator build is kept: older ones are a quarter GB each.
+find "$out" -maxdepth 1 -name 'operator-*.tar' ! -path "$operator_archive" -delete
+buildah rmi --prune >/dev/null 2>&1 || true
 
 # -- pause and workload: one static program, two names ---------------------------------
 idle_key=$(digest "$(go version)" scripts/images/idle/main.go scripts/images/idle/go.mod)

@@ -56,9 +56,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(pytest.mark.skip(reason=NOT_ROOT))
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
+_timings_key = pytest.StashKey[list[str]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_timings_key] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     if not _running_as_root():
         terminalreporter.write_line(NOT_ROOT, yellow=True, bold=True)
+    for line in config.stash[_timings_key]:
+        terminalreporter.write_line(line)
 
 
 @dataclass
@@ -119,9 +128,8 @@ def _differences(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
 
 
 def _say(config: pytest.Config, line: str) -> None:
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(line)
+    """A line for the end of the run (captured output of fixtures is shown only on failure)."""
+    config.stash[_timings_key].append(line)
 
 
 @pytest.fixture(scope="package")
@@ -133,6 +141,7 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
     try:
         plane.start()
         images = build_images()
+        built = time.monotonic()
         node = Node(plane, images)
         node.start()
     except ControlPlaneError as error:
@@ -140,7 +149,11 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
             node.stop()
         plane.stop()
         pytest.fail(f"The node tier did not start:\n{error}", pytrace=False)
-    _say(request.config, f"\nnode tier: up in {time.monotonic() - started:.1f} s")
+    _say(
+        request.config,
+        f"node tier: control plane and images ready in {built - started:.1f} s, "
+        f"node up {time.monotonic() - built:.1f} s later",
+    )
     processes = identify({**plane.processes, **node.processes})
     workdirs = (plane.workdir, node.workdir)
     try:

@@ -226,11 +226,14 @@ def stop_shims(record: HostRecord) -> None:
         socket_file.unlink(missing_ok=True)
 
 
+def _within(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
+
+
 def unmount_below(record: HostRecord) -> None:
     """Unmount what the node mounted: under its directory, and the pods' netns."""
-    workdir = record.workdir.rstrip("/") + "/"
     new_netns = {str(NETNS_DIR / name) for name in _netns() - set(record.netns_before)}
-    points = [p for p in _mount_points() if p.startswith(workdir) or p in new_netns]
+    points = [p for p in _mount_points() if _within(p, record.workdir) or p in new_netns]
     # Deepest first: a parent cannot go while a child is mounted on it.
     for point in sorted(set(points), key=len, reverse=True):
         if _run("umount", point).returncode != 0:
@@ -295,7 +298,7 @@ def restore(record: HostRecord, kube_proxy: Path | None) -> None:
     for directory in reversed(record.dirs_created):
         with contextlib.suppress(OSError):  # not empty: someone else uses it now
             Path(directory).rmdir()
-    if any(p.startswith(str(workdir) + "/") for p in _mount_points()):
+    if any(_within(p, record.workdir) for p in _mount_points()):
         raise ControlPlaneError(f"{workdir} still has mounts; not deleting it")
     shutil.rmtree(workdir, ignore_errors=True)
     RECORD_FILE.unlink(missing_ok=True)

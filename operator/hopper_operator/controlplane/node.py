@@ -44,7 +44,9 @@ from hopper_operator.controlplane.processes import UNVERIFIED, StartStop, Superv
 WORKDIR_PREFIX = "hopper-node-"
 NODE_USER = f"system:node:{NODE_NAME}"
 NODE_GROUP = "system:nodes"
-HOST_TOOLS = ("containerd", "ctr", "runc", "iptables", "ip", "umount")
+HOST_TOOLS = ("containerd", "ctr", "runc", "iptables", "ip", "mount", "umount")
+# Room for the images (unpacked and packed), pod logs and emptyDirs.
+TMPFS_SIZE = "4g"
 DEPS_HINT = "Install them with scripts/node-deps.sh (as root; Debian's packages)."
 
 
@@ -97,6 +99,7 @@ class Node(StartStop):
             )
             self._record.save()
             atexit.register(self.stop)
+            self._mount_tmpfs(workdir)
             self._supervisor = Supervisor(workdir, ready_timeout=self._ready_timeout)
             self._start_all(binaries)
         except BaseException:
@@ -144,6 +147,19 @@ class Node(StartStop):
         if self._supervisor is None:
             raise ControlPlaneError("The node has not been started.")
         return self._supervisor
+
+    @staticmethod
+    def _mount_tmpfs(workdir: Path) -> None:
+        # Unpacked images are tens of thousands of files: deleting them from a disk took
+        # most of the teardown; unmounting a tmpfs takes no time (and it is faster to fill).
+        result = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE},mode=0700", "tmpfs", str(workdir)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise ControlPlaneError(f"mounting a tmpfs on {workdir} failed: {result.stderr}")
 
     def _start_all(self, binaries: dict[str, Path]) -> None:
         layout = self._layout_or_fail()
