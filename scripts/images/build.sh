@@ -44,13 +44,13 @@ digest() {
 
 have_image() { buildah inspect --type image "$1" >/dev/null 2>&1; }
 
-# Writes the image $2 as a docker-archive into $3 (unless that file exists) and prints it
-# as the role $1.
+# Writes the image $3 (default: $2) as a docker-archive named $2 into $4 (unless that file
+# exists) and prints it as the role $1.
 archive() {
-  local role=$1 name=$2 path=$3
+  local role=$1 name=$2 path=$3 source=${4:-$2}
   if [[ ! -s $path ]]; then
-    buildah push --quiet "$name" "docker-archive:$path.partial:$name" >&2
-    mv "$path.partial" "$path"
+    buildah push --quiet "$source" "docker-archive:$path.partial.$$:$name" >&2
+    mv "$path.partial.$$" "$path"
   fi
   echo "$role $name $path"
 }
@@ -98,6 +98,8 @@ mapfile -d '' operator_sources < <(cd "$root" && find Dockerfile .dockerignore p
   ! -path '*.egg-info/*' -print0)
 operator_key=$(digest "$base_image $operator_image" "${operator_sources[@]}")
 operator_archive="$out/operator-$operator_key.tar"
+# Also tagged by content: checkouts building at once each export their own build.
+operator_build="localhost/hopper/operator:$operator_key"
 
 build_operator() {
   local trust=()
@@ -108,15 +110,20 @@ build_operator() {
   fi
   buildah bud --quiet --isolation chroot --pull=never --layers=false \
     --build-arg "PYTHON_IMAGE=$base_image" "${trust[@]}" \
-    --tag "$operator_image" --file "$root/Dockerfile" "$root" >&2
+    --tag "$operator_image" --tag "$operator_build" --file "$root/Dockerfile" "$root" >&2
 }
 if [[ ! -s $operator_archive ]]; then
   timed "$operator_image" build_operator
 fi
-archive operator "$operator_image" "$operator_archive"
-# Only the newest operator build is kept: older ones are a quarter GB each.
-find "$out" -maxdepth 1 -name 'operator-*.tar' ! -path "$operator_archive" -delete
-buildah rmi --prune >/dev/null 2>&1 || true
+archive operator "$operator_image" "$operator_archive" "$operator_build"
+# Operator builds are a quarter GB each: those unused for an hour go (another checkout
+# on this machine may be using a recent one).
+find "$out" -maxdepth 1 -name 'operator-*.tar' ! -path "$operator_archive" -amin +60 -delete
+# The archive is the cache: the build itself can go, and so can earlier ones.
+if have_image "$operator_build"; then
+  buildah rmi "$operator_build" >/dev/null
+  buildah rmi --prune >/dev/null 2>&1 || true
+fi
 
 # -- pause and workload: one static program, two names ---------------------------------
 idle_key=$(digest "$(go version)" scripts/images/idle/main.go scripts/images/idle/go.mod)
