@@ -84,6 +84,7 @@ class HostRecord:
     bridge: str
     sysctls: dict[str, str]
     netns_before: list[str] = field(default_factory=list)
+    cni_results_before: list[str] = field(default_factory=list)
     dirs_created: list[str] = field(default_factory=list)
 
     @classmethod
@@ -95,6 +96,7 @@ class HostRecord:
             bridge=bridge,
             sysctls=read_sysctls(),
             netns_before=sorted(_netns()),
+            cni_results_before=sorted(_entries(CNI_CACHE)),
             dirs_created=[str(d) for d in SHARED_DIRS if not d.exists()],
         )
 
@@ -135,11 +137,15 @@ def machine_lock() -> Iterator[None]:
         os.close(descriptor)  # releases the lock
 
 
-def _netns() -> set[str]:
+def _entries(directory: Path) -> set[str]:
     try:
-        return {entry.name for entry in NETNS_DIR.iterdir()}
+        return {entry.name for entry in directory.iterdir()}
     except OSError:
         return set()
+
+
+def _netns() -> set[str]:
+    return _entries(NETNS_DIR)
 
 
 def _mount_points() -> list[str]:
@@ -210,13 +216,6 @@ def _shim_sockets(workdir: Path) -> list[Path]:
     return sockets
 
 
-def _task_ids(workdir: Path) -> list[str]:
-    """The containers (pod sandboxes included) this node's containerd has run."""
-    return [
-        bundle.name for bundle in workdir.glob("containerd/state/io.containerd.runtime.v2.task/*/*")
-    ]
-
-
 def stop_shims(record: HostRecord) -> None:
     sockets = _shim_sockets(Path(record.workdir))
     for pid in _shims(record.containerd_socket):
@@ -245,11 +244,10 @@ def unmount_below(record: HostRecord) -> None:
 def remove_network(record: HostRecord, kube_proxy: Path | None) -> None:
     if Path(f"/sys/class/net/{record.bridge}").exists():
         _run("ip", "link", "delete", record.bridge)
-    # One result per sandbox and network (ours and containerd's own loopback), named
-    # NETWORK-SANDBOX-INTERFACE.
-    for sandbox in _task_ids(Path(record.workdir)):
-        for result in CNI_CACHE.glob(f"*-{sandbox}-*"):
-            result.unlink(missing_ok=True)
+    # One result per sandbox and network (ours and containerd's own loopback); those of
+    # sandboxes torn down mid-way (no CNI DEL) stay behind unless removed here.
+    for name in _entries(CNI_CACHE) - set(record.cni_results_before):
+        (CNI_CACHE / name).unlink(missing_ok=True)
     if kube_proxy is not None:
         _run(str(kube_proxy), "--cleanup")
     # The kubelet's own chains (KUBE-FIREWALL, KUBE-KUBELET-CANARY...) are not

@@ -8,7 +8,9 @@ request with exactly the body we mean.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
+import os
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
@@ -39,6 +41,18 @@ class ConflictError(KubeError):
     """A resourceVersion precondition failed: the object changed since we read it."""
 
 
+def in_cluster_server(environ: Mapping[str, str]) -> str | None:
+    """The API server as the kubelet announces it to every pod, as client-go reads it.
+
+    Kopf's in-cluster login names https://kubernetes.default.svc, which needs the
+    cluster's DNS; these variables need nothing (and DNS may be down, or absent).
+    """
+    host, port = environ.get("KUBERNETES_SERVICE_HOST"), environ.get("KUBERNETES_SERVICE_PORT")
+    if not host or not port:
+        return None
+    return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+
+
 def connection_info() -> kopf.ConnectionInfo:
     """In-cluster credentials when running in a pod, the kubeconfig otherwise.
 
@@ -46,9 +60,11 @@ def connection_info() -> kopf.ConnectionInfo:
     for Kopf's watches (controller.handlers registers this as its login) and our writes.
     """
     settings = kopf.OperatorSettings()
-    info = kopf.login_with_service_account(settings=settings) or kopf.login_with_kubeconfig(
-        settings=settings
-    )
+    info = kopf.login_with_service_account(settings=settings)
+    if info is not None:
+        server = in_cluster_server(os.environ)
+        return info if server is None else dataclasses.replace(info, server=server)
+    info = kopf.login_with_kubeconfig(settings=settings)
     if info is None:
         raise kopf.LoginError("no ServiceAccount token and no kubeconfig to log in with")
     return info
