@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -176,4 +176,13 @@ def kubectl(cluster: Cluster) -> Kubectl:
     return cluster.kubectl
 
 
-__all__ = ["Cluster", "get_json", "wait_for"]
+Say = Callable[[str], None]
+
+
+@pytest.fixture
+def say(request: pytest.FixtureRequest) -> Say:
+    """Report a figure at the end of the run (a test's own output shows only on failure)."""
+    return lambda line: _say(request.config, line)
+
+
+__all__ = ["Cluster", "Say", "get_json", "wait_for"]
