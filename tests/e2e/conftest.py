@@ -1,7 +1,7 @@
 """The node tier: a real node (containerd, runc, CNI bridge, kubelet, kube-proxy, scheduler).
 
-Runs only as root (CI is root); elsewhere every test here is skipped, and the run says
-why at its top and bottom. When root, anything missing is a failure, never a skip. The
+Runs only as root (CI is root); elsewhere every test here is skipped, and the end of the
+run says why. When root, anything missing is a failure, never a skip. The
 cluster is shared by the package's tests and torn down after the last one, which then
 checks that the host is exactly as before: that check fails the run if it is not.
 """
@@ -42,10 +42,6 @@ NOT_ROOT = (
 
 def _running_as_root() -> bool:
     return os.geteuid() == 0
-
-
-def pytest_report_header() -> str | None:
-    return None if _running_as_root() else NOT_ROOT
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
