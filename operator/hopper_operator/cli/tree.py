@@ -6,6 +6,8 @@ from collections.abc import Iterable, Mapping
 from enum import IntEnum
 from typing import Any
 
+from hopper_operator.api.enums import ConditionType
+
 Obj = Mapping[str, Any]
 
 
@@ -36,9 +38,9 @@ def judge(obj: Obj, phase: str | None = None, restart: str | None = None) -> Wai
         return None
     if restart is not None and status.get("lastRestart") != restart:
         return None
-    if _condition(obj, "Stalled").get("status") == "True":
+    if _condition(obj, ConditionType.STALLED).get("status") == "True":
         return WaitResult.STALLED
-    ready = _condition(obj, "Ready").get("status") == "True"
+    ready = _condition(obj, ConditionType.READY).get("status") == "True"
     if ready and (phase is None or status.get("phase") == phase):
         return WaitResult.READY
     return None
@@ -46,7 +48,9 @@ def judge(obj: Obj, phase: str | None = None, restart: str | None = None) -> Wai
 
 def _line(obj: Obj) -> str:
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
-    mark = "ready" if _condition(obj, "Ready").get("status") == "True" else _why_not(obj)
+    mark = (
+        "ready" if _condition(obj, ConditionType.READY).get("status") == "True" else _why_not(obj)
+    )
     phase = status.get("phase", "Created")
     return (
         f"{obj['metadata']['name']} [{spec.get('scope')}] {phase}"
@@ -56,8 +60,8 @@ def _line(obj: Obj) -> str:
 
 def _why_not(obj: Obj) -> str:
     """The reason and message of what keeps an instance from Ready: a stall first."""
-    stalled = _condition(obj, "Stalled")
-    failing = stalled if stalled.get("status") == "True" else _condition(obj, "Ready")
+    stalled = _condition(obj, ConditionType.STALLED)
+    failing = stalled if stalled.get("status") == "True" else _condition(obj, ConditionType.READY)
     if not failing:
         return "not ready: not reconciled yet"
     return f"not ready: {failing.get('reason', 'Unknown')}: {failing.get('message', '')}".rstrip(
