@@ -120,6 +120,31 @@ def test_operator_pods_ready_non_root_read_only(installed: Kubectl) -> None:
         assert health.returncode == 0
 
 
+def test_operator_starts_as_an_arbitrary_uid(installed: Kubectl) -> None:
+    """Any uid a cluster assigns (OpenShift's ranges, say), not only the image's own."""
+    kubectl = installed
+    uid = 1000650000
+    patch = [
+        {
+            "op": "replace",
+            "path": f"/spec/template/spec/{path}securityContext/runAsUser",
+            "value": uid,
+        }
+        for path in ("", "containers/0/")
+    ]
+    kubectl(
+        "patch", "deployment", "hopper-operator", "-n", OPERATOR_NAMESPACE,
+        "--type=json", "-p", json.dumps(patch),
+    )  # fmt: skip
+    kubectl(
+        "rollout", "status", "deployment/hopper-operator", "-n", OPERATOR_NAMESPACE,
+        f"--timeout={TIMEOUT}s",
+    )  # fmt: skip
+    for pod in operator_pods(kubectl):
+        argv = ("exec", "-n", OPERATOR_NAMESPACE, pod["metadata"]["name"], "--", "python", "-c")
+        assert kubectl(*argv, "import os; print(os.getuid())").stdout.strip() == str(uid)
+
+
 def test_samples_converge_with_real_pods_under_restricted(
     cluster: Cluster, installed: Kubectl
 ) -> None:
