@@ -48,8 +48,8 @@ class Queue(Protocol):
 # A parent recounts its children once they have not changed phase for a moment, and at
 # the latest this long after the first change (a subtree of 1000 must not cost 1000
 # writes on its parent, nor one every few seconds while it walks).
-CHILDREN_QUIET_SECONDS = 2.0
-CHILDREN_LATEST_SECONDS = 30.0
+CHILDREN_QUIET_SECONDS = 3.0
+CHILDREN_LATEST_SECONDS = 60.0
 
 # (delay, callback): asyncio's call_later in the operator, a fake in tests.
 Later = Callable[[float, Callable[[], None]], object]

@@ -45,7 +45,7 @@ class Timers:
 
 def rules(timers: Timers | None = None) -> tuple[Wakeups, Queued]:
     queued, children, timers = Queued(), {PARENT: ["web"]}, timers or Timers()
-    recount = Recount(queued, clock=lambda: timers.now, later=timers.later)
+    recount = Recount(queued, quiet=2.0, latest=30.0, clock=lambda: timers.now, later=timers.later)
     wakeups = Wakeups(queue=queued, children=lambda key: children.get(key, ()), recount=recount)
     return wakeups, queued
 
