@@ -191,10 +191,13 @@ class Reconciler:
                 return
             instance = instance_view(body)
             self._expected[key] = _revision(instance.resource_version)
-            if not plan.stepped:
-                self.decided.forget(key)  # not decided on what it wrote: its echo wakes a pass
+            if plan.delete_instance or (instance.deleting and not instance.finalizers):
+                self.decided.forget(key)  # going: nothing left to decide on
                 return
-            self.decided.mark(key, instance.resource_version)  # decided on next, just below
+            # Decide again on what was written, a step or not (e.g. children recounted):
+            # at rest, its echo then wakes nothing. Were it woken by the echo instead, a
+            # recount would beget a recount for as long as the children kept changing.
+            self.decided.mark(key, instance.resource_version)
             deployment = written.get(Target.DEPLOYMENT)
             workload = workload_view(deployment) if deployment is not None else None
             world = advance(world, plan, instance=instance, workload=workload)

@@ -102,3 +102,21 @@ async def test_a_pass_marks_what_it_decided_on_and_an_early_return_forgets_it() 
     # Woken while the index still shows an older version: the echo must wake it after all.
     await reconciler.reconcile(key)
     assert not reconciler.decided.covers(key, final)
+
+
+async def test_a_write_without_a_step_is_decided_on_again_so_its_echo_wakes_nothing() -> None:
+    cluster = Cluster()
+    key = cluster.add(body("g", finalizers=()))
+    reconciler = cluster.reconciler()
+    await reconciler.reconcile(key)  # to Running
+    await reconciler.drain()
+    stored = cluster.kube.objects[PATH]
+    stored["metadata"]["generation"] = 2  # a spec change that moves nothing: status only
+    cluster.sync()
+    sent = len(cluster.kube.calls)
+    await reconciler.reconcile(key)
+    await reconciler.drain()
+    writes = cluster.kube.calls[sent:]
+    assert [(c.verb, c.path) for c in writes] == [("merge-patch", f"{PATH}/status")]
+    assert cluster.kube.objects[PATH]["status"]["observedGeneration"] == 2
+    assert reconciler.decided.covers(key, cluster.kube.objects[PATH]["metadata"]["resourceVersion"])
