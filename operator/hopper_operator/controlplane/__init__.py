@@ -1,4 +1,5 @@
-"""A local Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager).
+"""A local Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager), and
+as root a real node beside it (controlplane.node).
 
 Used by the integration tests and by `hopper-operator dev`; never by the operator itself.
 """
@@ -11,6 +12,7 @@ from hopper_operator.controlplane.binaries import (
     pinned_versions,
 )
 from hopper_operator.controlplane.launcher import ControlPlane, kubectl_path
+from hopper_operator.controlplane.processes import free_ports
 
 __all__ = [
     "ControlPlane",
@@ -18,6 +20,7 @@ __all__ = [
     "PinnedVersions",
     "ensure_built",
     "find_binary",
+    "free_ports",
     "kubectl_path",
     "pinned_versions",
 ]
