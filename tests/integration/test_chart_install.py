@@ -236,7 +236,13 @@ def test_bundle_alone_installs_an_operator_that_converges_the_samples(
     kubectl("create", "namespace", namespace)
     kubelet = StandInKubelet(empty_plane).start()
     running = OperatorAs(
-        empty_plane, namespace, tmp_path / "operator.log", kubeconfig, "--metrics-port", "0"
+        empty_plane,
+        namespace,
+        tmp_path / "operator.log",
+        kubeconfig,
+        "--metrics-port",
+        "0",
+        "--no-leader-elect",  # as the bundle's Deployment (leaderElection.enabled false)
     )
     running.start()
     try:
@@ -333,6 +339,7 @@ def test_watched_namespaces_converge_and_others_are_forbidden(
         other,
         "--metrics-port",
         "0",
+        "--no-leader-elect",  # as the chart's Deployment (leaderElection.enabled false)
     )
     running.start()
     try:

@@ -29,11 +29,18 @@ from hopper_operator.controlplane import ControlPlane, kubectl_path
 from hopper_operator.controlplane.kubelet import StandInKubelet
 
 MANIFESTS = ROOT / "manifests"
-PEERING_RBAC = MANIFESTS / "optional" / "peering-rbac.yaml"
 OPERATOR_NAMESPACE = "hopper-system"
 SERVICE_ACCOUNT = "hopper-operator"
 USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{SERVICE_ACCOUNT}"
-RBAC_KINDS = ("Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding")
+RBAC_KINDS = (
+    "Namespace",
+    "ServiceAccount",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Role",
+    "RoleBinding",
+)
+LEASE = "hopper-operator"
 
 # Everything the ClusterRole grants, as (API group, resource[/subresource], verb): exactly
 # the operator's own requests plus Kopf's (see manifests/rbac.yaml for why each is there).
@@ -107,8 +114,14 @@ REFUSED: list[tuple[str, str, str, str]] = [
     ("apiextensions.k8s.io", "customresourcedefinitions", "update", ""),
     ("apiextensions.k8s.io", "customresourcedefinitions", "delete", ""),
     ("admissionregistration.k8s.io", "validatingwebhookconfigurations", "create", ""),
-    ("coordination.k8s.io", "leases", "create", OPERATOR_NAMESPACE),
-    # Kopf peering is optional (manifests/optional/peering-rbac.yaml), not granted here.
+    # Leases: only its own, only in its own namespace (see test_lease_grants).
+    ("coordination.k8s.io", "leases", "create", "default"),
+    ("coordination.k8s.io", "leases", "get", "kube-system"),
+    ("coordination.k8s.io", "leases", "list", OPERATOR_NAMESPACE),
+    ("coordination.k8s.io", "leases", "watch", OPERATOR_NAMESPACE),
+    ("coordination.k8s.io", "leases", "update", OPERATOR_NAMESPACE),
+    ("coordination.k8s.io", "leases", "delete", OPERATOR_NAMESPACE),
+    # Kopf peering is gone (Kopf runs standalone in every replica; the Lease elects).
     ("kopf.dev", "clusterkopfpeerings", "patch", ""),
     ("kopf.dev", "kopfpeerings", "list", ""),
     # No way to grant itself more.
@@ -194,11 +207,15 @@ def test_kustomization_holds_the_operator_and_nothing_else(rendered: list[dict[s
         ("CustomResourceDefinition", "hopperinstances.hopper.dev"),
         ("Deployment", "hopper-operator"),
         ("Namespace", OPERATOR_NAMESPACE),
+        ("PodDisruptionBudget", "hopper-operator"),
+        ("Role", "hopper-operator-leader-election"),
+        ("RoleBinding", "hopper-operator-leader-election"),
         ("Service", "hopper-operator-metrics"),
         ("ServiceAccount", SERVICE_ACCOUNT),
     ]  # in particular no HopperInstance: the samples stay out
+    cluster_scoped = ("Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition")
     for doc in rendered:
-        if doc["kind"] in ("ServiceAccount", "Service", "Deployment"):
+        if doc["kind"] not in cluster_scoped:
             assert doc["metadata"]["namespace"] == OPERATOR_NAMESPACE, doc["kind"]
     # The CRD is the generated one, not a copy that could drift.
     crd = _one(rendered, "CustomResourceDefinition")
@@ -206,16 +223,36 @@ def test_kustomization_holds_the_operator_and_nothing_else(rendered: list[dict[s
 
     deployment = _one(rendered, "Deployment")
     spec, pod = deployment["spec"], deployment["spec"]["template"]["spec"]
-    assert (spec["replicas"], spec["strategy"]["type"]) == (1, "Recreate")
+    assert (spec["replicas"], spec["strategy"]["type"]) == (2, "RollingUpdate")
+    assert spec["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
     assert pod["serviceAccountName"] == SERVICE_ACCOUNT
+    (term,) = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert (
+        term["podAffinityTerm"]["labelSelector"]["matchLabels"] == spec["selector"]["matchLabels"]
+    )
+    pdb = _one(rendered, "PodDisruptionBudget")
+    assert pdb["spec"] == {"minAvailable": 1, "selector": spec["selector"]}
     (container,) = pod["containers"]
     assert container["image"] == "ghcr.io/hopper-dev/hopper-operator:0.1.0"
     assert container["args"] == [
         "run",
         "--liveness=http://0.0.0.0:8080/healthz",
+        "--readiness-port",
+        "8081",
         "--metrics-port",
         "9090",
     ]
+    downward = {
+        env["name"]: env["valueFrom"]["fieldRef"]["fieldPath"]
+        for env in container["env"]
+        if "valueFrom" in env
+    }
+    assert downward == {
+        "POD_ID": "metadata.name",  # Kopf's identity
+        "POD_NAME": "metadata.name",  # the leader's identity (plus a random suffix)
+        "POD_NAMESPACE": "metadata.namespace",  # the Lease's namespace
+    }
     security = container["securityContext"]
     assert security["runAsNonRoot"] is True and security["runAsUser"] == 65532
     assert security["readOnlyRootFilesystem"] is True
@@ -227,6 +264,8 @@ def test_kustomization_holds_the_operator_and_nothing_else(rendered: list[dict[s
     probe = container["livenessProbe"]["httpGet"]
     ports = {port["name"]: port["containerPort"] for port in container["ports"]}
     assert probe["path"] == "/healthz" and ports[probe["port"]] == 8080
+    ready = container["readinessProbe"]["httpGet"]
+    assert ready["path"] == "/readyz" and ports[ready["port"]] == 8081
 
     service = _one(rendered, "Service")
     (port,) = service["spec"]["ports"]
@@ -245,12 +284,10 @@ def test_kustomization_passes_a_server_dry_run(kubectl: Kubectl) -> None:
     kubectl("apply", "-f", str(MANIFESTS / "namespace.yaml"))
     result = kubectl("apply", "-k", str(MANIFESTS), "--dry-run=server")
     applied = [line for line in result.stdout.splitlines() if line.endswith("(server dry run)")]
-    assert len(applied) == 11, result.stdout
+    assert len(applied) == 14, result.stdout
     # hopper-system has the Pod Security "restricted" warn label: a pod template that broke
     # the standard would print `Warning: would violate PodSecurity "restricted:latest"`.
     assert "Warning" not in result.stderr, result.stderr
-    # The optional peering RBAC is valid too.
-    kubectl("apply", "-f", str(PEERING_RBAC), "--dry-run=server")
 
 
 # -- (b) least privilege -------------------------------------------------------------------
@@ -323,6 +360,38 @@ def test_service_account_can(
 
 
 @pytest.mark.usefixtures("operator_rbac")
+def test_lease_grants(control_plane: ControlPlane) -> None:
+    """Its own Lease in its own namespace: get, create, patch; no other Lease by name."""
+
+    def can(verb: str, what: str) -> bool:
+        result = subprocess.run(
+            [
+                str(kubectl_path()),
+                "auth",
+                "can-i",
+                verb,
+                what,
+                f"--as={USER}",
+                "-n",
+                "hopper-system",
+            ],
+            capture_output=True,
+            text=True,
+            env=control_plane.env(),
+            check=False,
+            timeout=30,
+        )
+        assert result.stdout.strip() in ("yes", "no"), result
+        return result.stdout.strip() == "yes"
+
+    own = f"leases.coordination.k8s.io/{LEASE}"
+    assert can("get", own) and can("patch", own) and can("create", "leases.coordination.k8s.io")
+    assert not can("get", "leases.coordination.k8s.io/someone-else")
+    assert not can("patch", "leases.coordination.k8s.io/someone-else")
+    assert not can("update", own) and not can("delete", own)
+
+
+@pytest.mark.usefixtures("operator_rbac")
 @pytest.mark.parametrize(("group", "resource", "verb", "namespace"), REFUSED)
 def test_service_account_cannot(
     control_plane: ControlPlane, group: str, resource: str, verb: str, namespace: str
@@ -341,6 +410,8 @@ class OperatorAs(Operator):
     ) -> None:
         super().__init__(control_plane, namespace, log)
         self._env["KUBECONFIG"] = str(kubeconfig)
+        # As the Deployment's downward API says: the Lease lives in the operator's namespace.
+        self._env["POD_NAMESPACE"] = OPERATOR_NAMESPACE
 
 
 def service_account_kubeconfig(kubectl: Kubectl, control_plane: ControlPlane, path: Path) -> Path:
@@ -439,6 +510,15 @@ def test_operator_runs_as_its_service_account(
     kubelet: StandInKubelet,
 ) -> None:
     try:
+        lease = wait_for(
+            lambda: kubectl("get", "lease", LEASE, "-n", OPERATOR_NAMESPACE, check=False).stdout,
+            what="the operator to create its Lease",
+        )
+        assert lease
+        holder = kubectl(
+            "get", "lease", LEASE, "-n", OPERATOR_NAMESPACE, "-o", "jsonpath={.spec.holderIdentity}"
+        ).stdout
+        assert holder, "the operator acquired no Lease"
         converge_stop_terminate_delete(kubectl, namespace)
     finally:
         operator_as_service_account.stop()

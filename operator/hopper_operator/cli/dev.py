@@ -66,6 +66,7 @@ def _start_operator(plane: ControlPlane, options: Settings) -> subprocess.Popen[
     """`hopper-operator run` in a child process, as it is deployed: every namespace."""
     command = [sys.executable, "-m", "hopper_operator.cli.main", "run"]
     command += ["--workers", str(options.workers), "--metrics-port", str(options.metrics_port)]
+    command += ["--leader-elect" if options.leader_election else "--no-leader-elect"]
     return subprocess.Popen(command, env=plane.env())
 
 

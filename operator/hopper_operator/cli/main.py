@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from hopper_operator.api.crd import crd_yaml
+from hopper_operator.controller.leader import DEFAULT_LEASE_NAME, LeaseTimings
 from hopper_operator.controller.settings import MetricsAuth, Settings
 
 
@@ -36,39 +37,57 @@ def name_this_process() -> None:
         os.environ["POD_ID"] = f"{socket.gethostname()}-{os.getpid()}"
 
 
-def run_operator(options: Settings, namespaces: Sequence[str], liveness: str | None) -> None:
-    """Run until SIGINT/SIGTERM (Kopf installs the handlers and stops gracefully)."""
+def run_operator(options: Settings, liveness: str | None) -> None:
+    """Run until SIGINT/SIGTERM: the workers stop and the Lease is released first, then
+    Kopf stops its watches."""
     import kopf
 
     from hopper_operator.controller import handlers  # noqa: F401  registers the handlers
     from hopper_operator.controller.context import Context
+    from hopper_operator.controller.workers import take_over_signals
 
     name_this_process()
-    asyncio.run(
-        kopf.operator(
-            clusterwide=not namespaces,
-            namespaces=list(namespaces),
-            standalone=options.peering is None,
-            peering_name=options.peering,
+
+    async def operate() -> None:
+        # kopf.operator() in its two public halves, to replace its signal handlers between.
+        existing = set(asyncio.all_tasks())
+        stop, memo = asyncio.Event(), Context(options)
+        tasks = await kopf.spawn_tasks(
+            clusterwide=not options.namespaces,
+            namespaces=list(options.namespaces),
+            standalone=True,
             liveness_endpoint=liveness,
-            memo=Context(options),
+            stop_flag=stop,
+            memo=memo,
         )
-    )
+        take_over_signals(memo.shutdown, stop.set)
+        await kopf.run_tasks(tasks, ignored=existing)
+
+    asyncio.run(operate())
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings(
         workers=args.workers,
-        peering=args.peering,
         metrics_port=args.metrics_port,
         metrics_auth=MetricsAuth(args.metrics_auth),
         metrics_cert_dir=args.metrics_cert_dir,
+        readiness_port=args.readiness_port,
+        namespaces=tuple(getattr(args, "namespace", None) or ()),
+        leader_election=args.leader_elect,
+        lease_name=args.leader_election_id,
+        lease_namespace=args.leader_election_namespace,
+        lease=LeaseTimings(
+            lease_duration=args.leader_election_lease_duration,
+            renew_deadline=args.leader_election_renew_deadline,
+            retry_period=args.leader_election_retry_period,
+        ),
     )
 
 
 def _run(args: argparse.Namespace) -> int:
     _configure_logging(verbose=args.verbose, json_logs=args.log_format == "json")
-    run_operator(_settings(args), args.namespace or [], args.liveness)
+    run_operator(_settings(args), args.liveness)
     return 0
 
 
@@ -89,12 +108,6 @@ def _operator_flags(command: argparse.ArgumentParser) -> None:
         "--workers", type=int, default=16, help="concurrent reconciles (default 16)"
     )
     command.add_argument(
-        "--peering",
-        default=None,
-        help="Kopf peering object, for several replicas with distinct priorities; "
-        "default: standalone (run one replica, strategy Recreate)",
-    )
-    command.add_argument(
         "--metrics-port", type=int, default=9090, help="Prometheus metrics port; 0 disables"
     )
     command.add_argument(
@@ -110,8 +123,47 @@ def _operator_flags(command: argparse.ArgumentParser) -> None:
         help="directory with tls.crt and tls.key for the metrics endpoint; "
         "default: a self-signed certificate made at start",
     )
+    command.add_argument(
+        "--readiness-port",
+        type=int,
+        default=0,
+        help="serve /readyz (200 once the indexes are synced) on this port; 0 disables",
+    )
+    _leader_election_flags(command)
     command.add_argument("--log-format", choices=("plain", "json"), default="plain")
     command.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def _leader_election_flags(command: argparse.ArgumentParser) -> None:
+    timings = LeaseTimings()
+    command.add_argument(
+        "--leader-elect",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="elect a leader on a Lease: only the leader writes, the others stand by warm "
+        "(default: on; --no-leader-elect for a single replica that writes at once)",
+    )
+    command.add_argument(
+        "--leader-election-id", default=DEFAULT_LEASE_NAME, help="the Lease's name"
+    )
+    command.add_argument(
+        "--leader-election-namespace",
+        default=None,
+        help="the Lease's namespace (default: the pod's, from POD_NAMESPACE or the "
+        "ServiceAccount mount; outside a cluster the first -n namespace, else default)",
+    )
+    for name, default, what in (
+        ("lease-duration", timings.lease_duration, "how long standbys wait before taking over"),
+        ("renew-deadline", timings.renew_deadline, "how long the leader retries renewing"),
+        ("retry-period", timings.retry_period, "between attempts to acquire or renew"),
+    ):
+        command.add_argument(
+            f"--leader-election-{name}",
+            type=float,
+            default=default,
+            metavar="SECONDS",
+            help=f"{what} (default {default:g})",
+        )
 
 
 def parser() -> argparse.ArgumentParser:

@@ -11,9 +11,11 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from hopper_operator.controller.reconciler import Reconciler
+from hopper_operator.controller.readiness import Readiness
+from hopper_operator.controller.reconciler import Key, Reconciler
 from hopper_operator.controller.settings import Settings
 from hopper_operator.controller.wakeups import Wakeups
+from hopper_operator.controller.workers import Supervisor
 from hopper_operator.kube.client import Kube
 
 
@@ -21,10 +23,13 @@ from hopper_operator.kube.client import Kube
 class Running:
     """What the startup handler builds."""
 
-    kube: Kube
+    kube: Kube  # writes: refused while this replica is not sure it leads
+    aside: Kube  # never refused: the Lease, reviews of metrics callers, reads
     reconciler: Reconciler
     wakeups: Wakeups
-    workers: tuple[asyncio.Task[None], ...]
+    supervisor: Supervisor[Key]  # the workers, and the election that lets them run
+    readiness: Readiness
+    background: tuple[asyncio.Task[None], ...]
     metrics_server: web.AppRunner | None
 
 
@@ -48,3 +53,8 @@ class Context:
     def stopped(self) -> Running | None:
         running, self._running = self._running, None
         return running
+
+    async def shutdown(self) -> None:
+        """Stop the workers and release the Lease, if started (a signal's first step)."""
+        if self._running is not None:
+            await self._running.supervisor.shutdown()

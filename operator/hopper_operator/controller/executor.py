@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from hopper_operator.kube.client import ConflictError, KubeError
+from hopper_operator.kube.client import ConflictError
 from hopper_operator.resources.render import Request, Requests, Target, Verb
 
 logger = logging.getLogger(__name__)
@@ -85,8 +85,8 @@ class Executor:
     async def _post(self, request: Request) -> None:
         try:
             await self._call(request.verb, request.path, request.body)
-        except KubeError as error:  # an Event is a courtesy: never fail a step over one
-            logger.warning("could not post Event at %s: %s", request.path, error)
+        except Exception as error:  # an Event is a courtesy: never fail a step over one
+            logger.warning("could not post Event at %s: %r", request.path, error)
 
 
 def _guarded(request: Request, written: Written) -> Mapping[str, Any] | None:

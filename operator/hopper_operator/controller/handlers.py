@@ -15,10 +15,13 @@ import kopf
 
 from hopper_operator.api.meta import GROUP, PLURAL, VERSION, Annotation, Label
 from hopper_operator.controller.context import Context, Running
+from hopper_operator.controller.leader import LeaderElector, lease_namespace, new_identity
 from hopper_operator.controller.metrics import Metrics
 from hopper_operator.controller.metrics_server import serve_metrics
+from hopper_operator.controller.readiness import Readiness
 from hopper_operator.controller.reconciler import Indexes, Key, Reconciler
 from hopper_operator.controller.wakeups import Recount, Wakeups
+from hopper_operator.controller.workers import Supervisor, Workers
 from hopper_operator.core.views import InstanceView, WorkloadView, instance_view, workload_view
 from hopper_operator.kube.client import Kube, connection_info
 
@@ -101,7 +104,21 @@ async def start(
 ) -> None:
     options = memo.settings
     options.apply(settings)
-    kube = Kube()
+    identity = new_identity()
+    # Two connection pools. `kube` changes the cluster: refused while not sure to lead.
+    # `aside` is never refused: the Lease itself (and a renewal never queues behind the
+    # workers' requests), token and access reviews of metrics callers, reads.
+    aside = Kube(identity=identity)
+    elector = None
+    if options.leader_election:
+        elector = LeaderElector(
+            aside,
+            namespace=lease_namespace(options.lease_namespace, list(options.namespaces)),
+            name=options.lease_name,
+            identity=identity,
+            timings=options.lease,
+        )
+    kube = Kube(identity=identity, may_write=elector.leading if elector else None)
     indexes = Indexes(
         instances=_instances(hopper_instances, Role.SELF),
         children=_child_names(hopper_instances),
@@ -110,34 +127,47 @@ async def start(
         pods=_lookup(hopper_pods),
     )
     reconciler = Reconciler(kube=kube, indexes=indexes)
+    readiness = Readiness()
+    workers = Workers(
+        queue=reconciler.queue,
+        handle=reconciler.reconcile,
+        count=options.workers,
+        keys=lambda: [key[:2] for key in hopper_instances if key[2] is Role.SELF],
+        synced=readiness.wait,
+    )
+    supervisor = Supervisor(workers, elector, reconciler.drain)
     reconciler.metrics = Metrics(
         instances=lambda: (
             view for key, store in hopper_instances.items() if key[2] is Role.SELF for view in store
         ),
         queue_depth=lambda: len(reconciler.queue),
         workers=options.workers,
+        leading=supervisor.leading,
     )
     reconciler.queue.observer = reconciler.metrics.queue
-    metrics_server = await serve_metrics(options, kube, reconciler.metrics)
-    workers = tuple(
-        asyncio.create_task(reconciler.queue.serve(reconciler.reconcile))
-        for _ in range(options.workers)
-    )
+    metrics_server = await serve_metrics(options, aside, reconciler.metrics)
+    if options.readiness_port:
+        await readiness.serve(options.readiness_port)
     wakeups = Wakeups(
         queue=reconciler.queue,
         children=indexes.children,
         recount=Recount(reconciler.queue),
         decided=reconciler.decided,
+        fresh=reconciler.fresh_version,
     )
     memo.started(
         Running(
             kube=kube,
+            aside=aside,
             reconciler=reconciler,
             wakeups=wakeups,
-            workers=workers,
+            supervisor=supervisor,
+            readiness=readiness,
+            background=(asyncio.create_task(readiness.check_empty(aside, options.namespaces)),),
             metrics_server=metrics_server,
         )
     )
+    supervisor.start()
 
 
 @kopf.on.cleanup()
@@ -145,13 +175,14 @@ async def stop(*, memo: Context, **_: Any) -> None:
     running = memo.stopped()
     if running is None:
         return
-    for task in running.workers:
+    await running.supervisor.shutdown()
+    for task in running.background:
         task.cancel()
-    await asyncio.gather(*running.workers, return_exceptions=True)
-    await running.reconciler.drain()
     if running.metrics_server is not None:
         await running.metrics_server.cleanup()
+    await running.readiness.close()
     await running.kube.close()
+    await running.aside.close()
 
 
 @kopf.on.event(*INSTANCES)  # type: ignore[arg-type]
@@ -166,6 +197,7 @@ async def instance_event(
     # The index parsed this very body a moment ago; only a deleted object is not there.
     indexed = hopper_instances.get((*_key(body), Role.SELF), ())
     view = next(iter(indexed), None) or instance_view(body)
+    memo.running.readiness.mark_synced()  # Kopf handles no event before every index is filled
     memo.running.wakeups.instance(view, gone=type == "DELETED")
 
 
@@ -173,4 +205,5 @@ async def instance_event(
 @kopf.on.event("", "v1", "configmaps", labels=OWNED)
 @kopf.on.event("", "v1", "pods", labels=OWNED)
 async def owned_event(*, body: kopf.Body, memo: Context, **_: Any) -> None:
+    memo.running.readiness.mark_synced()
     memo.running.wakeups.owned(_owner_key(body))

@@ -207,6 +207,12 @@ class Metrics:
             ["controller"],
             registry=self.registry,
         ).labels(controller=CONTROLLER)
+        self.unexpected_errors = Counter(
+            "hopper_reconcile_unexpected_errors_total",
+            "Reconciles that failed with an exception nobody expected (a bug; retried too).",
+            ["kind"],
+            registry=self.registry,
+        )
         self._reconcile_time = Histogram(
             "controller_runtime_reconcile_time_seconds",
             "Length of time per reconciliation per controller",

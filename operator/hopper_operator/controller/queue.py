@@ -3,6 +3,10 @@
 A key is queued at most once; a key being processed is never processed twice at the same
 time, and one queued meanwhile runs again afterwards. A burst of events for one object
 (or of children changing under one parent) collapses into one reconcile.
+
+Nothing here drops a key: a handler that raises gets its key back after a capped, jittered
+exponential backoff, and one cancelled mid-way (its worker stopped: leadership lost, or
+shutdown) gets it back at once, for whichever worker serves the queue next.
 """
 
 from __future__ import annotations
@@ -12,11 +16,15 @@ import contextlib
 import heapq
 import itertools
 import logging
+import random
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 logger = logging.getLogger(__name__)
+
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_CAP_SECONDS = 60.0
 
 
 class QueueObserver:
@@ -35,9 +43,37 @@ class QueueObserver:
         """A worker finished a key after `worked` seconds."""
 
 
+class Backoff(Generic[K]):
+    """Per-key exponential backoff: base * 2^(failures-1), capped, then jittered down by up
+    to half (so keys that failed together do not retry together). A Retry-After from the
+    server is a floor: never retry sooner than asked."""
+
+    def __init__(
+        self,
+        base: float = BACKOFF_BASE_SECONDS,
+        cap: float = BACKOFF_CAP_SECONDS,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self._base, self._cap, self._jitter = base, cap, jitter
+        self._failures: dict[K, int] = {}
+
+    def failures(self, key: K) -> int:
+        return self._failures.get(key, 0)
+
+    def next_delay(self, key: K, retry_after: float | None = None) -> float:
+        failures = self._failures[key] = self._failures.get(key, 0) + 1
+        ceiling = min(self._cap, self._base * 2 ** min(failures - 1, 32))
+        delay = ceiling * (1 - self._jitter() / 2)
+        return float(max(delay, retry_after or 0.0))
+
+    def forget(self, key: K) -> None:
+        self._failures.pop(key, None)
+
+
 class WorkQueue(Generic[K]):
     def __init__(self) -> None:
         self.observer = QueueObserver()
+        self.backoff: Backoff[K] = Backoff()
         self._heap: list[tuple[float, int, K]] = []
         self._due: dict[K, float] = {}
         self._active: set[K] = set()
@@ -88,15 +124,38 @@ class WorkQueue(Generic[K]):
             # Counted as an add when it was queued; its wait started then, too.
             self._schedule(key, self._again.pop(key))
 
+    def retry(self, key: K, retry_after: float | None = None) -> float:
+        """Queue `key` again after its backoff (a failure); the delay chosen."""
+        self.observer.retried()
+        delay = self.backoff.next_delay(key, retry_after)
+        self.add(key, delay)
+        return delay
+
+    def forget(self, key: K) -> None:
+        """Done with `key` for good (success, or the object is gone): reset its backoff."""
+        self.backoff.forget(key)
+
     async def serve(self, handle: Callable[[K], Awaitable[None]]) -> None:
-        """One worker: take keys forever and handle each; run several for concurrency."""
+        """One worker: take keys forever and handle each; run several for concurrency.
+
+        `handle` is expected to queue its own retries; what it lets escape is retried here.
+        """
         while True:
+            # Yield once per key: a key due at once and a handler that never suspends (a
+            # decision with nothing to write, a write refused locally) would otherwise
+            # never give the loop back, and the lease renewal, the watches and the signal
+            # handlers would starve behind a resync of thousands.
+            await asyncio.sleep(0)
             key = await self._take()
             started = asyncio.get_running_loop().time()
             try:
                 await handle(key)
+            except asyncio.CancelledError:
+                self.add(key)  # stopped mid-way: the next worker to serve takes it again
+                raise
             except Exception:
-                logger.exception("unhandled error while processing %s", key)
+                delay = self.retry(key)
+                logger.exception("unhandled error while processing %s; retry in %.1fs", key, delay)
             finally:
                 self.observer.done(asyncio.get_running_loop().time() - started)
                 self._done(key)

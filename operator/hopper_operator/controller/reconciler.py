@@ -15,13 +15,15 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
+
 from hopper_operator.controller.executor import Executor, Writer
 from hopper_operator.controller.metrics import Metrics, Result
 from hopper_operator.controller.queue import WorkQueue
 from hopper_operator.core.plan import Event, Plan, one_per_pass
 from hopper_operator.core.reconcile import World, advance, decide
 from hopper_operator.core.views import InstanceView, WorkloadView, instance_view, workload_view
-from hopper_operator.kube.client import ConflictError, KubeError, NotFoundError
+from hopper_operator.kube.client import ConflictError, KubeError, NotFoundError, WriteRefusedError
 from hopper_operator.resources.render import Target, render
 
 logger = logging.getLogger(__name__)
@@ -32,7 +34,10 @@ Lookup = Callable[[Key], Iterable[Any]]
 
 MAX_STEPS_PER_PASS = 4
 MAX_DEPTH = 8
-MAX_BACKOFF_SECONDS = 300.0
+CONFLICT_RETRY_SECONDS = 0.5
+REFUSED_RETRY_SECONDS = 1.0
+# Failures of the API or of the way to it: retried with backoff, logged in one line.
+TRANSIENT = (KubeError, aiohttp.ClientError, OSError, TimeoutError)
 
 
 @dataclass(frozen=True)
@@ -82,8 +87,9 @@ class Reconciler:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC).replace(microsecond=0)
     # resourceVersions we wrote and have not yet seen come back through the watch.
     _expected: dict[Key, int] = field(default_factory=dict)
-    _failures: dict[Key, int] = field(default_factory=dict)
     decided: Decided = field(default_factory=Decided)
+    # The revision each failing key failed at: a newer one from the watch resets its backoff.
+    _failed_at: dict[Key, int] = field(default_factory=dict)
     executor: Executor = field(init=False)
 
     def __post_init__(self) -> None:
@@ -121,10 +127,11 @@ class Reconciler:
 
     async def reconcile(self, key: Key) -> None:
         view: InstanceView | None = _first(self.indexes.instances(key))
-        if view is None:
+        if view is None:  # gone: the only way out of the queue besides success
             self.decided.forget(key)
             self._expected.pop(key, None)
-            self._failures.pop(key, None)
+            self._failed_at.pop(key, None)
+            self.queue.forget(key)
             return
         if _revision(view.resource_version) < self._expected.get(key, 0):
             # Our own last write has not reached the index yet: its echo must requeue.
@@ -134,30 +141,50 @@ class Reconciler:
         started, result = time.monotonic(), Result.SUCCESS
         try:
             await self._run(self.world(view))
-        except NotFoundError:
-            return  # deleted meanwhile: nothing left to reconcile
         except ConflictError:
             result = Result.REQUEUE
-            self.queue.add(key, 0.5)  # someone wrote in between; the watch brings the news
-        except KubeError as error:
+            self.queue.add(key, CONFLICT_RETRY_SECONDS)  # the watch brings the news meanwhile
+        except WriteRefusedError:
+            # No longer sure to lead: the workers are being stopped; whoever leads next
+            # takes it (after a pause, so that a worker not yet stopped does not spin on it).
+            result = Result.REQUEUE
+            self.queue.add(key, REFUSED_RETRY_SECONDS)
+        except NotFoundError as error:
+            # Mostly the instance itself, gone once its finalizer was released: the retry
+            # finds it so and ends. Else (its namespace going, say) it is retried like any.
+            result = Result.REQUEUE
+            self._retry(key, view, error, level=logging.DEBUG)
+        except TRANSIENT as error:
             result = Result.ERROR
-            self._retry(key, error)
-        except (OSError, TimeoutError) as error:
+            self._retry(key, view, error)
+        except Exception as error:
             result = Result.ERROR
-            self._retry(key, error)
+            logger.exception("unexpected error reconciling %s/%s", *key)
+            if self.metrics:
+                self.metrics.unexpected_errors.labels(type(error).__name__).inc()
+            self._retry(key, view, error)
         else:
-            self._failures.pop(key, None)
+            self._failed_at.pop(key, None)
+            self.queue.forget(key)
         finally:
             if self.metrics:
                 self.metrics.reconciled(result, time.monotonic() - started)
 
-    def _retry(self, key: Key, error: Exception) -> None:
-        self.queue.observer.retried()
-        failures = self._failures.get(key, 0) + 1
-        self._failures[key] = failures
-        delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2**failures)
-        logger.warning("reconcile of %s/%s failed (%s); retry in %.0fs", *key, error, delay)
-        self.queue.add(key, delay)
+    def fresh_version(self, key: Key, resource_version: str) -> None:
+        """The watch brought `key` (and queues it now): if it is newer than the version
+        that last failed, forget the failures (a new spec deserves a fresh start)."""
+        failed_at = self._failed_at.get(key)
+        if failed_at is not None and _revision(resource_version) > failed_at:
+            del self._failed_at[key]
+            self.queue.forget(key)
+
+    def _retry(
+        self, key: Key, view: InstanceView, error: Exception, level: int = logging.WARNING
+    ) -> None:
+        # What we wrote ourselves before failing is not news: it must not reset the backoff.
+        self._failed_at[key] = max(_revision(view.resource_version), self._expected.get(key, 0))
+        delay = self.queue.retry(key, getattr(error, "retry_after", None))
+        logger.log(level, "reconcile of %s/%s failed (%r); retry in %.1fs", *key, error, delay)
 
     async def _run(self, world: World) -> None:
         """Up to MAX_STEPS_PER_PASS steps, then one Event for the steps written."""

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 import kopf
 
 from hopper_operator.api.meta import Label
+from hopper_operator.controller.leader import DEFAULT_LEASE_NAME, LeaseTimings
 
 OWNED_RESOURCES = (("apps", "deployments"), ("v1", "configmaps"), ("v1", "pods"))
 
@@ -40,13 +42,33 @@ class MetricsAuth(StrEnum):
     NONE = "none"  # plain HTTP, open to whoever reaches the port (local development)
 
 
+class RetryForever:
+    """Kopf's backoffs for its (read-only) API requests, never exhausted: 1, 2, 4... 30 s.
+
+    Kopf's default gives up after about a minute and lets the watcher fail; an API server
+    restarted, or an etcd frozen, for longer must not end the operator: it waits and
+    resumes. Iterable afresh for every request, as Kopf iterates it per request.
+    """
+
+    def __iter__(self) -> Iterator[float]:
+        delay = 1.0
+        while True:
+            yield delay
+            delay = min(30.0, delay * 2)
+
+
 @dataclass(frozen=True)
 class Settings:
     workers: int = 16
     metrics_port: int = 0  # 0: no metrics endpoint
     metrics_auth: MetricsAuth = MetricsAuth.KUBERNETES
     metrics_cert_dir: str | None = None  # tls.crt + tls.key; None: self-signed at start
-    peering: str | None = None  # None: standalone, one replica (strategy: Recreate)
+    readiness_port: int = 0  # 0: no /readyz endpoint
+    namespaces: tuple[str, ...] = ()  # none: all namespaces
+    leader_election: bool = True
+    lease_name: str = DEFAULT_LEASE_NAME
+    lease_namespace: str | None = None  # None: the pod's own (see leader.lease_namespace)
+    lease: LeaseTimings = field(default_factory=LeaseTimings)
     watch_server_timeout: int = 600
     chunk_size: int | None = 500
 
@@ -56,11 +78,12 @@ class Settings:
             settings.watching.label_selectors[selector] = Label.INSTANCE
         settings.watching.server_timeout = self.watch_server_timeout
         settings.watching.chunk_size = self.chunk_size
+        settings.networking.error_backoffs = RetryForever()
         settings.persistence.diffbase_storage = NoDiffBase()
-        # Failures are reported in status and Events by the reconciler, not as Kopf's logs.
+        # Failures are reported in status and Events by the reconciler, not as Kopf's logs;
+        # and a standby, which runs the same handlers, must post nothing at all.
         settings.posting.level = logging.WARNING
-        if self.peering:
-            settings.peering.name = self.peering
-            settings.peering.standalone = False
-        else:
-            settings.peering.standalone = True
+        settings.posting.enabled = False
+        # Kopf's peering is not leader election (replicas of equal priority all freeze):
+        # every replica runs Kopf standalone, and the Lease decides who writes.
+        settings.peering.standalone = True

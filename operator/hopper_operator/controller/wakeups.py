@@ -97,6 +97,8 @@ class Wakeups:
     children: Lookup  # (namespace, parent name) -> child names
     recount: Recount
     decided: Decided = field(default_factory=Decided)  # the reconciler's: echoes to skip
+    # Told of every version of an instance the watch brings (a newer one resets a backoff).
+    fresh: Callable[[Key, str], None] = lambda key, version: None
     _signatures: dict[Key, Signature] = field(default_factory=dict)
 
     def instance(self, view: InstanceView, *, gone: bool) -> None:
@@ -106,6 +108,7 @@ class Wakeups:
         after = None if gone else signature(view)
         if after is not None:
             self._signatures[key] = after
+            self.fresh(key, view.resource_version)
             if not self.decided.covers(key, view.resource_version):
                 self.queue.add(key)
         if after != before:

@@ -16,9 +16,10 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import ssl
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,7 @@ class ControlPlane(StartStop):
         self._apiserver_port: int | None = None
         self._supervisor: Supervisor | None = None
         self._pki: Pki | None = None
+        self._apiserver_argv: Callable[[list[int]], list[str]] | None = None
         self._ssl: ssl.SSLContext | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -235,6 +237,16 @@ class ControlPlane(StartStop):
         (self._apiserver_port,) = self._processes.start_on_free_ports(
             "kube-apiserver", 1, argv, "ready", ready
         )
+        self._apiserver_argv = argv
+
+    def restart_apiserver(self, sig: signal.Signals = signal.SIGKILL) -> None:
+        """Fault drills: stop kube-apiserver with `sig` and start it again on the same port
+        (so clients, which know one address, find it again), ready when this returns."""
+        port, argv = self._apiserver_port, self._apiserver_argv
+        if port is None or argv is None:
+            raise ControlPlaneError("The control plane has not been started.")
+        ready = lambda: http_get(port, "/readyz", self._ssl)[0] == 200  # noqa: E731
+        self._processes.restart("kube-apiserver", argv([port]), sig, "ready", ready)
 
     def _bind_args(self) -> list[str]:
         if not self._for_node:

@@ -207,6 +207,16 @@ class Supervisor:
                 self._processes.remove(process)
                 attempt += 1
 
+    def restart(
+        self, name: str, argv: list[str], sig: signal.Signals, state: str, check: Callable[[], bool]
+    ) -> None:
+        """Fault drills: stop `name` with `sig` and start it again with `argv`."""
+        (old,) = [process for process in self._processes if process.name == name]
+        old.signal_group(sig)
+        old.popen.wait()
+        self._processes.remove(old)
+        self.wait_until(self.spawn(name, argv), state, check)
+
     def failure(self, process: Process, what: str) -> ControlPlaneError:
         # Workdirs, logs included, are deleted on failure: the message carries the tail.
         return ControlPlaneError(

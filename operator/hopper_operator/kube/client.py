@@ -27,10 +27,12 @@ APPLY_PATCH = "application/apply-patch+yaml"
 
 
 class KubeError(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, retry_after: float | None = None) -> None:
         super().__init__(f"{status}: {message}")
         self.status = status
         self.message = message
+        # Seconds the server asked us to wait (429 and some 5xx carry Retry-After).
+        self.retry_after = retry_after
 
 
 class NotFoundError(KubeError):
@@ -53,6 +55,13 @@ def in_cluster_server(environ: Mapping[str, str]) -> str | None:
     return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
 
 
+class WriteRefusedError(Exception):
+    """A write was refused here, before any request: this replica is not sure it leads."""
+
+
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
 def connection_info() -> kopf.ConnectionInfo:
     """In-cluster credentials when running in a pod, the kubeconfig otherwise.
 
@@ -71,8 +80,20 @@ def connection_info() -> kopf.ConnectionInfo:
 
 
 class Kube:
-    def __init__(self, login: Callable[[], kopf.ConnectionInfo] = connection_info) -> None:
+    """One connection pool. `identity` goes into the User-Agent, so that the API server's
+    audit log tells which replica wrote what; `may_write`, checked before every request
+    that is not a read, refuses writes while it says no (a replica not sure it leads)."""
+
+    def __init__(
+        self,
+        login: Callable[[], kopf.ConnectionInfo] = connection_info,
+        *,
+        identity: str = "",
+        may_write: Callable[[], bool] | None = None,
+    ) -> None:
         self._login = login
+        self._user_agent = f"{USER_AGENT} ({identity})" if identity else USER_AGENT
+        self._may_write = may_write
         self._session: aiohttp.ClientSession | None = None
         self._server = ""
         self._headers: dict[str, str] = {}
@@ -96,7 +117,7 @@ class Kube:
     def _connect(self) -> aiohttp.ClientSession:
         info = self._login()
         self._server, self._proxy = info.server.rstrip("/"), info.proxy_url
-        self._headers = {**info.as_http_headers(), "User-Agent": USER_AGENT}
+        self._headers = {**info.as_http_headers(), "User-Agent": self._user_agent}
         if self._session is None:
             # trust_env off: with it, aiohttp reads ~/.netrc and looks up proxy variables
             # on worker threads for every request (measured: a fifth of the operator's CPU).
@@ -114,6 +135,8 @@ class Kube:
         content_type: str = "application/json",
         query: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
+        if method not in READ_METHODS and self._may_write is not None and not self._may_write():
+            raise WriteRefusedError(f"{method} {path}: not the leader")
         session = self._session or self._connect()
         for attempt in range(2):
             headers = {**self._headers, "Content-Type": content_type, "Accept": "application/json"}
@@ -126,13 +149,14 @@ class Kube:
                 proxy=self._proxy,
             ) as response:
                 raw, status = await response.read(), response.status
+                retry_after = response.headers.get("Retry-After")
             if status == 401 and attempt == 0:
                 self._connect()  # a rotated token: read the credentials again, once
                 continue
             break
         payload: dict[str, Any] = json.loads(raw) if raw else {}
         if status >= 400:
-            raise _error(status, payload)
+            raise _error(status, payload, retry_after)
         return payload
 
     async def merge_patch(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -153,10 +177,18 @@ class Kube:
             await self.request("DELETE", path, body=body)
 
 
-def _error(status: int, payload: Mapping[str, Any]) -> KubeError:
+def _error(status: int, payload: Mapping[str, Any], retry_after: str | None) -> KubeError:
     message = str(payload.get("message") or payload)
     if status == 404:
         return NotFoundError(status, message)
     if status == 409:
         return ConflictError(status, message)
-    return KubeError(status, message)
+    return KubeError(status, message, _seconds(retry_after))
+
+
+def _seconds(retry_after: str | None) -> float | None:
+    # The API server sends delta-seconds, never an HTTP date.
+    try:
+        return float(retry_after) if retry_after else None
+    except ValueError:
+        return None

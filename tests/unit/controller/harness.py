@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hopper_operator.api.meta import Annotation
-from hopper_operator.controller.queue import QueueObserver
+from hopper_operator.controller.queue import Backoff, QueueObserver
 from hopper_operator.controller.reconciler import Indexes, Key, Reconciler
 from hopper_operator.core.config import config_map_name
 from hopper_operator.core.views import instance_view
@@ -22,9 +22,20 @@ class Queued:
 
     keys: dict[Key, float] = field(default_factory=dict)
     observer: QueueObserver = field(default_factory=QueueObserver)
+    # The real policy, without its jitter: 0.5 s, 1 s, 2 s...
+    backoff: Backoff[Key] = field(default_factory=lambda: Backoff(jitter=lambda: 0.0))
 
     def add(self, key: Key, delay: float = 0.0) -> None:
         self.keys[key] = min(delay, self.keys.get(key, delay))
+
+    def retry(self, key: Key, retry_after: float | None = None) -> float:
+        self.observer.retried()
+        delay = self.backoff.next_delay(key, retry_after)
+        self.add(key, delay)
+        return delay
+
+    def forget(self, key: Key) -> None:
+        self.backoff.forget(key)
 
     def __len__(self) -> int:
         return len(self.keys)

@@ -67,7 +67,7 @@ async def test_a_conflict_requeues_soon_and_a_failure_backs_off() -> None:
         cluster.sync()
         await reconciler.reconcile(key)
         delays.append(cluster.queued.keys[key])
-    assert delays == [1.0, 2.0, 4.0]
+    assert delays == [0.5, 1.0, 2.0]
     cluster.queued.keys.clear()
     cluster.sync()
     await reconciler.reconcile(key)  # succeeds: the next failure starts over
@@ -76,7 +76,7 @@ async def test_a_conflict_requeues_soon_and_a_failure_backs_off() -> None:
     cluster.kube.objects[PATH]["status"]["phase"] = "Paused"  # something to write again
     cluster.sync()
     await reconciler.reconcile(key)
-    assert cluster.queued.keys == {key: 1.0}
+    assert cluster.queued.keys == {key: 0.5}
 
 
 async def test_an_object_gone_meanwhile_ends_the_pass_quietly() -> None:
@@ -85,7 +85,13 @@ async def test_an_object_gone_meanwhile_ends_the_pass_quietly() -> None:
     reconciler = cluster.reconciler()
     cluster.kube.failures[("merge-patch", f"{PATH}/status")] = NotFoundError(404, "gone")
     await reconciler.reconcile(key)
-    assert cluster.queued.keys == {}
+    # Retried, not dropped: a 404 may be of something else than the instance itself...
+    assert cluster.queued.keys == {key: 0.5}
+    # ...and once the watch has seen the instance go, the retry ends it.
+    cluster.queued.keys.clear()
+    del cluster.instances[key]
+    await reconciler.reconcile(key)
+    assert cluster.queued.keys == {} and cluster.queued.backoff.failures(key) == 0
 
 
 async def test_a_pass_marks_what_it_decided_on_and_an_early_return_forgets_it() -> None:
