@@ -201,8 +201,13 @@ async def instance_event(
     memo.running.wakeups.instance(view, gone=type == "DELETED")
 
 
-@kopf.on.event("apps", "v1", "deployments", labels=OWNED)
 @kopf.on.event("", "v1", "configmaps", labels=OWNED)
+async def config_map_event(*, type: str, body: kopf.Body, memo: Context, **_: Any) -> None:
+    digest = body.metadata.annotations.get(Annotation.CONFIG_HASH)
+    memo.running.wakeups.config_map(_owner_key(body), digest, gone=type == "DELETED")
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=OWNED)
 @kopf.on.event("", "v1", "pods", labels=OWNED)
 async def owned_event(*, body: kopf.Body, memo: Context, **_: Any) -> None:
     memo.running.readiness.mark_synced()

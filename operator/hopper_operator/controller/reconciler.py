@@ -53,25 +53,31 @@ class Indexes:
 
 @dataclass
 class Decided:
-    """The instance version each key's last pass decided on, and left as it was.
+    """The instance version (and ConfigMap hash) each key's last pass decided on, and left
+    as it was.
 
     The watch echoes every write back. A pass that wrote a step decides again on what it
     wrote before it ends, so the echo of that version, or of an earlier one of ours, brings
-    nothing new and need not wake another pass. Any other version, a deletion, or a pass
-    that ended early (waiting for that very echo) wakes one as usual.
+    nothing new and need not wake another pass; nor does the ConfigMap it created, when it
+    holds the hash the pass went on to decide with. Any other version or hash, a deletion,
+    or a pass that ended early (waiting for that very echo) wakes one as usual.
     """
 
-    _versions: dict[Key, int] = field(default_factory=dict)
+    _seen: dict[Key, tuple[int, str | None]] = field(default_factory=dict)
 
-    def mark(self, key: Key, resource_version: str) -> None:
-        self._versions[key] = _revision(resource_version)
+    def mark(self, key: Key, resource_version: str, config_map_hash: str | None = None) -> None:
+        self._seen[key] = (_revision(resource_version), config_map_hash)
 
     def forget(self, key: Key) -> None:
-        self._versions.pop(key, None)
+        self._seen.pop(key, None)
 
     def covers(self, key: Key, resource_version: str) -> bool:
         revision = _revision(resource_version)
-        return 0 < revision <= self._versions.get(key, 0)
+        return 0 < revision <= self._seen.get(key, (0, None))[0]
+
+    def holds_config(self, key: Key, config_map_hash: str | None) -> bool:
+        decided = self._seen.get(key, (0, None))[1]
+        return decided is not None and decided == config_map_hash
 
 
 def _first(values: Iterable[Any]) -> Any:
@@ -214,7 +220,8 @@ class Reconciler:
                 self.queue.add(key, plan.requeue_after)
             body = written.get(Target.INSTANCE)
             if body is None:
-                self.decided.mark(key, world.instance.resource_version)  # at rest as it is
+                # At rest as it is.
+                self.decided.mark(key, world.instance.resource_version, world.config_map_hash)
                 return
             instance = instance_view(body)
             self._expected[key] = _revision(instance.resource_version)

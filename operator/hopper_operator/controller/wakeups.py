@@ -118,6 +118,11 @@ class Wakeups:
         if view.parent_name and (after is None or before is None or before.phase != after.phase):
             self.recount.changed((view.namespace, view.parent_name))
 
+    def config_map(self, owner: Key, config_map_hash: str | None, *, gone: bool) -> None:
+        """The ConfigMap of `owner` was added, changed or deleted (`gone`)."""
+        if gone or not self.decided.holds_config(owner, config_map_hash):
+            self.queue.add(owner)
+
     def owned(self, owner: Key) -> None:
         """A Deployment, ConfigMap or Pod of `owner` changed."""
         self.queue.add(owner)

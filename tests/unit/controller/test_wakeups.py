@@ -127,3 +127,19 @@ def test_an_owned_object_wakes_its_owner() -> None:
     wakeups, queued = rules()
     wakeups.owned(PARENT)
     assert queued.keys == {PARENT: 0.0}
+
+
+def test_a_config_map_wakes_its_owner_unless_it_holds_what_the_last_pass_decided_with() -> None:
+    wakeups, queued = rules()
+    wakeups.decided.mark(PARENT, "20", "abc")
+    wakeups.config_map(PARENT, "abc", gone=False)  # the one the pass just created
+    assert queued.keys == {}
+    wakeups.config_map(PARENT, "edited", gone=False)  # changed by someone else
+    assert queued.keys == {PARENT: 0.0}
+    queued.keys.clear()
+    wakeups.config_map(PARENT, "abc", gone=True)  # deleted: to be made again
+    assert queued.keys == {PARENT: 0.0}
+    queued.keys.clear()
+    wakeups.decided.forget(PARENT)
+    wakeups.config_map(PARENT, "abc", gone=False)  # no decision on record: reconcile
+    assert queued.keys == {PARENT: 0.0}
