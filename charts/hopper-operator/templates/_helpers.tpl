@@ -74,3 +74,23 @@ annotations:
 {{- define "hopper-operator.metricsService" -}}
 {{- printf "%s-metrics" (include "hopper-operator.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
+
+{{- define "hopper-operator.leaseName" -}}
+{{- default (include "hopper-operator.fullname" .) .Values.leaderElection.leaseName }}
+{{- end }}
+
+{{/* The pod's affinity: the values', with the replicas spread across nodes unless it says otherwise. */}}
+{{- define "hopper-operator.affinity" -}}
+{{- $affinity := deepCopy .Values.affinity }}
+{{- if and (ne .Values.podAntiAffinity "none") (not (hasKey $affinity "podAntiAffinity")) }}
+{{- $term := dict "topologyKey" "kubernetes.io/hostname" "labelSelector" (dict "matchLabels" (include "hopper-operator.selectorLabels" . | fromYaml)) }}
+{{- if eq .Values.podAntiAffinity "hard" }}
+{{- $_ := set $affinity "podAntiAffinity" (dict "requiredDuringSchedulingIgnoredDuringExecution" (list $term)) }}
+{{- else }}
+{{- $_ := set $affinity "podAntiAffinity" (dict "preferredDuringSchedulingIgnoredDuringExecution" (list (dict "weight" 100 "podAffinityTerm" $term))) }}
+{{- end }}
+{{- end }}
+{{- with $affinity }}
+{{- toYaml . }}
+{{- end }}
+{{- end }}

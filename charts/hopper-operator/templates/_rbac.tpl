@@ -36,8 +36,8 @@
 - apiGroups: [""]
   resources: [pods]
   verbs: [list, watch]
-# Transition Events (core/v1) posted by the reconciler; Kopf posts its own warnings
-# about an object as Events too. Only POST: never read, patched or deleted.
+# Transition Events (core/v1) posted by the leader's reconciler (Kopf's own posting is
+# off: a standby must post nothing). Only POST: never read, patched or deleted.
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
