@@ -58,8 +58,19 @@ def test_helm_lint(name: str) -> None:
 def test_default_values() -> None:
     docs = render("default")
     kinds = sorted(doc["kind"] for doc in docs)
-    assert "Role" not in kinds and "ServiceMonitor" not in kinds and "Namespace" not in kinds
+    assert "ServiceMonitor" not in kinds and "Namespace" not in kinds
+    # The only Role is the Lease's, in the release namespace.
+    (lease,) = [doc for doc in docs if doc["kind"] == "Role"]
+    assert grants(lease) == {
+        ("coordination.k8s.io", "leases", verb) for verb in ("create", "get", "patch")
+    }
+    assert [rule.get("resourceNames") for rule in lease["rules"]] == [None, ["hopper-operator"]]
+    deployment = one(docs, "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
+    assert one(docs, "PodDisruptionBudget")["spec"]["minAvailable"] == 1
     operator = container(docs)
+    assert {"--leader-elect", "--leader-election-id=hopper-operator"} <= set(operator["args"])
     version = yaml.safe_load((chart.CHART / "Chart.yaml").read_text())["appVersion"]
     assert operator["image"] == f"ghcr.io/hopper-dev/hopper-operator:{version}"
     assert "--metrics-port=9090" in operator["args"]
@@ -84,8 +95,11 @@ def test_namespaced_values_use_roles_in_each_namespace() -> None:
         "customresourcedefinitions",
         "namespaces",
     }
-    roles = [doc for doc in docs if doc["kind"] == "Role"]
-    bindings = [doc for doc in docs if doc["kind"] == "RoleBinding"]
+    watched = "hopper-system"  # the release's namespace holds only the Lease's Role
+    roles = [d for d in docs if d["kind"] == "Role" and d["metadata"]["namespace"] != watched]
+    bindings = [
+        d for d in docs if d["kind"] == "RoleBinding" and d["metadata"]["namespace"] != watched
+    ]
     assert sorted(role["metadata"]["namespace"] for role in roles) == ["team-a", "team-b"]
     assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
     for role in roles:
@@ -204,3 +218,26 @@ def test_values_schema_refuses_mistakes(setting: str, complaint: str) -> None:
     with pytest.raises(RuntimeError, match="schema") as refused:
         chart.template("--set", setting)
     assert complaint in str(refused.value)
+
+
+def test_single_replica_without_leader_election() -> None:
+    docs = render(
+        "default",
+        *("--set", "leaderElection.enabled=false", "--set", "replicas=1"),
+        *("--set", "podAntiAffinity=none"),
+    )
+    deployment = one(docs, "Deployment")
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert "--no-leader-elect" in container(docs)["args"]
+    assert "affinity" not in deployment["spec"]["template"]["spec"]
+    kinds = {doc["kind"] for doc in docs}
+    assert "Role" not in kinds  # no Lease
+    assert "PodDisruptionBudget" not in kinds  # minAvailable 1 of 1 would block every drain
+
+
+def test_hard_anti_affinity() -> None:
+    pod = one(render("default", "--set", "podAntiAffinity=hard"), "Deployment")["spec"]
+    (term,) = pod["template"]["spec"]["affinity"]["podAntiAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ]
+    assert term["labelSelector"]["matchLabels"] == pod["selector"]["matchLabels"]
