@@ -68,11 +68,10 @@ lint: $(STAMP)
 	$(BIN)/mypy bench tools/krew
 	$(BIN)/lint-imports
 
-## manifests: regenerate the CRD from the pydantic models (and the chart's copy Helm installs) and the README's values table
+## manifests: the CRD from the pydantic models (into the chart's crds/), then manifests/ and the README's values table from the chart
 manifests: $(STAMP) chart-tools
-	$(BIN)/hopper-operator crd > crds/hopperinstances.hopper.dev.yaml
 	$(BIN)/hopper-operator crd > charts/hopper-operator/crds/hopperinstances.hopper.dev.yaml
-	$(BIN)/python -m scripts.chart readme
+	$(BIN)/python -m scripts.chart manifests
 
 ## release: VERSION=x.y.z -> dist/hopper-operator-x.y.z.yaml (one file for kubectl apply) and dist/hopper-operator-x.y.z.tgz (the chart), image pinned to x.y.z
 release: $(STAMP) chart-tools

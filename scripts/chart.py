@@ -20,10 +20,12 @@ from typing import Any
 
 import yaml
 
+from hopper_operator.api.crd import CRD_FILE
+
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "charts" / "hopper-operator"
 VALUES = CHART / "values.yaml"
-CRD = CHART / "crds" / "hopperinstances.hopper.dev.yaml"
+CRD = ROOT / CRD_FILE
 MANIFESTS = ROOT / "manifests"
 README = ROOT / "README.md"
 DIST = ROOT / "dist"

@@ -16,13 +16,14 @@ from typing import Any
 import pytest
 from tests.conftest import Kubectl
 
+from hopper_operator.api.crd import CRD_FILE
 from hopper_operator.api.meta import API_VERSION, KIND
 from hopper_operator.controlplane import ControlPlane
 from hopper_operator.controlplane.crd import install_crd
 from hopper_operator.controlplane.kubelet import StandInKubelet
 
 ROOT = Path(__file__).parents[2]
-CRD = ROOT / "crds" / "hopperinstances.hopper.dev.yaml"
+CRD = ROOT / CRD_FILE
 SAMPLES = ROOT / "manifests" / "samples"
 
 

@@ -6,15 +6,14 @@ from pathlib import Path
 
 import yaml
 
-from hopper_operator.api.crd import crd, crd_yaml
+from hopper_operator.api.crd import CRD_FILE, crd, crd_yaml
 
-COMMITTED = Path(__file__).parents[2] / "crds" / "hopperinstances.hopper.dev.yaml"
+COMMITTED = Path(__file__).parents[2] / CRD_FILE
 
 
 def test_committed_crd_matches_the_models() -> None:
     assert COMMITTED.read_text() == crd_yaml(), (
-        f"{COMMITTED} is stale: regenerate it with "
-        "`hopper-operator crd > crds/hopperinstances.hopper.dev.yaml` (or `make manifests`)"
+        f"{COMMITTED} is stale: regenerate it with `make manifests`"
     )
 
 

@@ -7,12 +7,17 @@ nulls. `structural()` does that translation and nothing else.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from hopper_operator.api.meta import CRD_NAME, GROUP, KIND, PLURAL, VERSION
 from hopper_operator.api.models import MAX_NAME_LENGTH, HopperInstanceSpec, HopperInstanceStatus
+
+# Where `make manifests` writes the CRD in a checkout: the Helm chart's crds/ (Helm installs
+# it from there; manifests/ and the release bundle are rendered from the chart).
+CRD_FILE = Path("charts/hopper-operator/crds") / f"{PLURAL}.{GROUP}.yaml"
 
 _DROPPED_KEYS = {"title", "$defs"}
 
