@@ -51,8 +51,10 @@ def tool(name: str) -> Path:
     return Path(built.stdout.strip().splitlines()[-1])
 
 
-def helm(*args: str) -> str:
-    result = subprocess.run([str(tool("helm")), *args], capture_output=True, text=True, check=False)
+def helm(*args: str, env: dict[str, str] | None = None) -> str:
+    result = subprocess.run(
+        [str(tool("helm")), *args], capture_output=True, text=True, check=False, env=env
+    )
     if result.returncode != 0:
         raise RuntimeError(f"helm {' '.join(args)}:\n{result.stderr}")
     return result.stdout

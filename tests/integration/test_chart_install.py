@@ -7,6 +7,7 @@ operator converges in those namespaces and is refused everywhere else.
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -253,6 +254,41 @@ def test_bundle_alone_installs_an_operator_that_converges_the_samples(
         print("\n".join(running.log().splitlines()[-200:]))
     denied = denials(running.log())
     assert not denied, "\n".join(denied)
+
+
+def test_helm_installs_upgrades_and_uninstalls_the_packaged_chart(
+    control_plane: ControlPlane, crd: None, kubectl: Kubectl, tmp_path: Path
+) -> None:
+    """`helm install` of `make release`'s chart, for real (the user roles are left out: they
+    have cluster-wide names other tests apply too)."""
+    _, packaged = chart.release(VERSION, tmp_path)
+    release = ("hopper", "--namespace", "helm-test")
+    env = control_plane.env()
+    deployment = ("deployment", "hopper-hopper-operator", "-n", "helm-test")
+    try:
+        chart.helm(
+            "install",
+            *release,
+            str(packaged),
+            "--create-namespace",
+            "--set",
+            "rbac.userRoles=false",
+            env=env,
+        )
+        installed = json.loads(kubectl("get", *deployment, "-o", "json").stdout)
+        (operator,) = installed["spec"]["template"]["spec"]["containers"]
+        assert operator["image"] == f"ghcr.io/hopper-dev/hopper-operator:{VERSION}"
+        chart.helm(
+            "upgrade", *release, str(packaged), "--reuse-values", "--set", "replicas=3", env=env
+        )
+        replicas = kubectl("get", *deployment, "-o", "jsonpath={.spec.replicas}").stdout
+        assert replicas == "3"
+        assert "STATUS: deployed" in chart.helm("status", *release, env=env)
+    finally:
+        chart.helm("uninstall", *release, "--wait", env=env)
+    gone = kubectl("get", "clusterrole", "hopper-hopper-operator", check=False)
+    assert "NotFound" in gone.stderr
+    kubectl("delete", "namespace", "helm-test", "--wait=false")
 
 
 # -- watchNamespaces: Roles in those namespaces, 403 elsewhere ---------------------------
