@@ -81,8 +81,9 @@ class Operator:
     """`hopper-operator run` as a subprocess, as it is deployed (and so it can be killed)."""
 
     def __init__(
-        self, control_plane: ControlPlane, namespace: str, log: Path, *extra_args: str
+        self, control_plane: ControlPlane, namespace: str | None, log: Path, *extra_args: str
     ) -> None:
+        """`namespace`: the one namespace watched (`-n`); None: all of them."""
         self._env = {**control_plane.env(), "PYTHONUNBUFFERED": "1"}
         self._namespace = namespace
         self._extra_args = extra_args or ("--metrics-port", "0")
@@ -97,8 +98,7 @@ class Operator:
                 "-m",
                 "hopper_operator.cli.main",
                 "run",
-                "-n",
-                self._namespace,
+                *(("-n", self._namespace) if self._namespace else ()),
                 *self._extra_args,
             ],
             env=self._env,

@@ -23,6 +23,7 @@ from tests.integration.test_deploy_manifests import converge_stop_terminate_dele
 
 from hopper_operator.controlplane import ControlPlane, kubectl_path
 from hopper_operator.controlplane.kubelet import StandInKubelet
+from hopper_operator.controlplane.launcher import free_ports
 
 DRY_RUN_NAMESPACE = "hopper-chart"
 MONITORING_CRDS = ("servicemonitors", "prometheusrules")
@@ -57,19 +58,52 @@ def admin(control_plane: ControlPlane, *args: str, input: str | None = None) -> 
 
 
 class OperatorAs(Operator):
-    """The conftest `Operator` (`run -n NAMESPACE EXTRA...`) with another kubeconfig's
-    credentials."""
+    """The conftest `Operator` (`run [-n NAMESPACE] EXTRA...`) with another kubeconfig's
+    credentials and extra environment."""
 
     def __init__(
         self,
         control_plane: ControlPlane,
-        namespace: str,
+        namespace: str | None,
         log: Path,
         kubeconfig: Path,
         *extra: str,
+        env: dict[str, str] | None = None,
     ) -> None:
         super().__init__(control_plane, namespace, log, *extra)
-        self._env["KUBECONFIG"] = str(kubeconfig)
+        self._env |= {"KUBECONFIG": str(kubeconfig), **(env or {})}
+
+
+LISTENERS = ("--liveness=", "--readiness-port=", "--metrics-port=")
+
+
+def as_deployed(docs: list[dict[str, Any]]) -> tuple[list[str], dict[str, str]]:
+    """The operator's arguments and environment as the rendered Deployment gives them: its
+    own args (namespaces watched, leader election and its Lease, metrics auth...), the
+    downward API's values as a pod would see them, and free local ports for its listeners
+    (several operators run on this machine)."""
+    (deployment,) = [doc for doc in docs if doc["kind"] == "Deployment"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    command, *args = container["args"]
+    assert command == "run"
+    liveness, readiness, metrics = free_ports(3)
+    local = {
+        "--liveness=": f"--liveness=http://127.0.0.1:{liveness}/healthz",
+        "--readiness-port=": f"--readiness-port={readiness}",
+        "--metrics-port=": f"--metrics-port={metrics}",
+    }
+    args = [next((local[p] for p in LISTENERS if arg.startswith(p)), arg) for arg in args]
+    fields = {
+        "metadata.name": f"{deployment['metadata']['name']}-local",
+        "metadata.namespace": deployment["metadata"]["namespace"],
+    }
+    env = {
+        item["name"]: item["value"]
+        if "value" in item
+        else fields[item["valueFrom"]["fieldRef"]["fieldPath"]]
+        for item in container["env"]
+    }
+    return args, env
 
 
 def delete_everything(control_plane: ControlPlane, docs: list[dict[str, Any]]) -> None:
@@ -236,15 +270,9 @@ def test_bundle_alone_installs_an_operator_that_converges_the_samples(
     namespace = "samples"
     kubectl("create", "namespace", namespace)
     kubelet = StandInKubelet(empty_plane).start()
-    running = OperatorAs(
-        empty_plane,
-        namespace,
-        tmp_path / "operator.log",
-        kubeconfig,
-        "--metrics-port",
-        "0",
-        "--no-leader-elect",  # as the bundle's Deployment (leaderElection.enabled false)
-    )
+    # As the bundle's Deployment runs it: all namespaces, its Lease, its metrics auth.
+    args, env = as_deployed(bundle)
+    running = OperatorAs(empty_plane, None, tmp_path / "operator.log", kubeconfig, *args, env=env)
     running.start()
     try:
         converge_stop_terminate_delete(kubectl, namespace)
@@ -313,10 +341,11 @@ def scoped_rbac(
         namespace=SCOPED_NAMESPACE,
         release=SCOPED_RELEASE,
     )
-    docs = [doc for doc in chart.documents(rendered) if doc["kind"] in ("Namespace", *RBAC_KINDS)]
+    everything = chart.documents(rendered)
+    docs = [doc for doc in everything if doc["kind"] in ("Namespace", *RBAC_KINDS)]
     admin(control_plane, "apply", "-f", "-", input=yaml.safe_dump_all(docs))
     try:
-        yield docs, other
+        yield everything, other
     finally:
         delete_everything(control_plane, docs)
         admin(control_plane, "delete", "namespace", other, "--wait=false")
