@@ -21,9 +21,8 @@ from tests.conftest import Kubectl, kubectl_for
 from tests.integration.conftest import Operator, apply_samples, instances, wait_for_phases
 from tests.integration.test_deploy_manifests import converge_stop_terminate_delete, denials
 
-from hopper_operator.controlplane import ControlPlane, kubectl_path
+from hopper_operator.controlplane import ControlPlane, free_ports, kubectl_path
 from hopper_operator.controlplane.kubelet import StandInKubelet
-from hopper_operator.controlplane.launcher import free_ports
 
 DRY_RUN_NAMESPACE = "hopper-chart"
 MONITORING_CRDS = ("servicemonitors", "prometheusrules")
