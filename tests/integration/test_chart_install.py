@@ -393,17 +393,9 @@ def test_watched_namespaces_converge_and_others_are_forbidden(
     unwatched = f"{namespace}-c"
     kubectl("create", "namespace", unwatched)
     apply_samples(kubectl, unwatched)
-    running = OperatorAs(
-        control_plane,
-        namespace,
-        tmp_path / "operator.log",
-        kubeconfig,
-        "-n",
-        other,
-        "--metrics-port",
-        "0",
-        "--no-leader-elect",  # as the chart's Deployment (leaderElection.enabled false)
-    )
+    # As the rendered Deployment runs it: both namespaces, its Lease in the release's.
+    args, env = as_deployed(docs)
+    running = OperatorAs(control_plane, None, tmp_path / "operator.log", kubeconfig, *args, env=env)
     running.start()
     try:
         apply_samples(kubectl, namespace)

@@ -238,10 +238,13 @@ def test_kustomization_holds_the_operator_and_nothing_else(rendered: list[dict[s
     assert container["args"] == [
         "run",
         "--liveness=http://0.0.0.0:8080/healthz",
-        "--readiness-port",
-        "8081",
-        "--metrics-port",
-        "9090",
+        "--readiness-port=8081",
+        "--leader-elect",
+        f"--leader-election-id={LEASE}",
+        "--metrics-port=9090",
+        "--metrics-auth=kubernetes",
+        "--workers=16",
+        "--log-format=json",
     ]
     downward = {
         env["name"]: env["valueFrom"]["fieldRef"]["fieldPath"]
