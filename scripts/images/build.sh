@@ -119,11 +119,16 @@ archive operator "$operator_image" "$operator_archive" "$operator_build"
 # Operator builds are a quarter GB each: those unused for an hour go (another checkout
 # on this machine may be using a recent one).
 find "$out" -maxdepth 1 -name 'operator-*.tar' ! -path "$operator_archive" -amin +60 -delete
-# The archive is the cache: the build itself can go, and so can earlier ones.
+# The archive is the cache: the build itself can go, and so can earlier ones once they are
+# an hour old (a younger untagged image may be another checkout's build stage, mid-build).
 if have_image "$operator_build"; then
   buildah rmi "$operator_build" >/dev/null
-  buildah rmi --prune >/dev/null 2>&1 || true
 fi
+while read -r id day time _; do
+  if (( $(date -u -d "$day ${time%%.*}" +%s) < $(date +%s) - 3600 )); then
+    buildah rmi "$id" >/dev/null 2>&1 || true
+  fi
+done < <(buildah images --all --filter dangling=true --format '{{.ID}} {{.CreatedAtRaw}}')
 
 # -- pause and workload: one static program, two names ---------------------------------
 idle_key=$(digest "$(go version)" scripts/images/idle/main.go scripts/images/idle/go.mod)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import ssl
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ import pytest
 
 from hopper_operator.controlplane.images import Role
 from tests.conftest import Kubectl
-from tests.e2e.conftest import Cluster, get_json, wait_for
+from tests.e2e.conftest import Cluster, Say, get_json, wait_for
 
 ROOT = Path(__file__).parents[2]
 OPERATOR_NAMESPACE = "hopper-system"
@@ -49,9 +50,10 @@ def installed(cluster: Cluster) -> Iterator[Kubectl]:
             print(kubectl(*args, check=False).stdout)
 
 
-def operator_pods(kubectl: Kubectl) -> list[dict[str, Any]]:
+def operator_pods(kubectl: Kubectl, *, terminating: bool = False) -> list[dict[str, Any]]:
+    """The operator's pods; those shutting down (still running Kopf) only if asked."""
     pods = get_json(kubectl, "pods", "-n", OPERATOR_NAMESPACE, "-l", SELECTOR)["items"]
-    return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+    return [p for p in pods if terminating or not p["metadata"].get("deletionTimestamp")]
 
 
 def is_ready(pod: dict[str, Any]) -> bool:
@@ -241,6 +243,47 @@ def test_metrics_are_scraped_through_the_service(installed: Kubectl) -> None:
         kubectl("delete", "clusterrolebinding", "e2e-scraper")
 
 
+def lease_holder(kubectl: Kubectl) -> str:
+    lease = get_json(kubectl, "lease", "hopper-operator", "-n", OPERATOR_NAMESPACE)
+    return str(lease["spec"].get("holderIdentity") or "")
+
+
+def test_failover_when_the_leading_pod_is_deleted(installed: Kubectl, say: Say) -> None:
+    """Two replicas, one leads; its pod deleted, the other takes over, a change converges."""
+    kubectl = installed
+    wait_for(
+        lambda: len([p for p in operator_pods(kubectl) if is_ready(p)]) == 2,
+        timeout=TIMEOUT,
+        what="two Ready operator replicas",
+    )
+    holder = wait_for(lambda: lease_holder(kubectl), timeout=TIMEOUT, what="a Lease holder")
+    # The holder is the pod's name plus a random suffix.
+    leader = holder.rsplit("_", 1)[0]
+    assert leader in {p["metadata"]["name"] for p in operator_pods(kubectl)}
+
+    started = time.monotonic()
+    kubectl("delete", "pod", leader, "-n", OPERATOR_NAMESPACE, "--wait=false")
+    set_state(kubectl, "acme-web-triage", "Paused")  # made while the leader goes
+    new_holder = wait_for(
+        lambda: (h := lease_holder(kubectl)) and not h.startswith(f"{leader}_") and h,
+        timeout=TIMEOUT,
+        what="another replica holding the Lease",
+    )
+    took_over = time.monotonic() - started
+    wait_for(
+        lambda: phases(kubectl).get("acme-web-triage") == ("Paused", "True"),
+        timeout=TIMEOUT,
+        what="the change made meanwhile converged",
+    )
+    converged = time.monotonic() - started
+    say(
+        f"failover in-cluster: leader pod deleted -> {new_holder.rsplit('_', 1)[0]} leads "
+        f"after {took_over:.1f} s; the change made meanwhile converged after {converged:.1f} s"
+    )
+    set_state(kubectl, "acme-web-triage", "Running")
+    wait_for(lambda: all_in(kubectl, "Running"), timeout=TIMEOUT, what="every sample Running")
+
+
 def test_operator_logs_have_no_traceback(installed: Kubectl) -> None:
     logs = installed(
         "logs", "-n", OPERATOR_NAMESPACE, "-l", SELECTOR, "--tail=-1", "--prefix"
@@ -300,7 +343,12 @@ def test_uninstall_with_the_operator_gone_first_waits_on_finalizers(installed: K
 
     wait_for(finalized, timeout=TIMEOUT, what="the operator's finalizer on the instance")
     kubectl("scale", "-n", OPERATOR_NAMESPACE, "deployment/hopper-operator", "--replicas=0")
-    wait_for(lambda: not operator_pods(kubectl), timeout=TIMEOUT, what="no operator pod")
+    # Gone, not just terminating: a terminating operator still walks instances down.
+    wait_for(
+        lambda: not operator_pods(kubectl, terminating=True),
+        timeout=TIMEOUT,
+        what="no operator pod, not even a terminating one",
+    )
     kubectl("delete", "-k", str(ROOT / "manifests"), "--wait=false")
 
     def crd_terminating() -> bool:
