@@ -295,6 +295,16 @@ def test_operator_logs_have_no_traceback(installed: Kubectl) -> None:
 def test_uninstall_leaves_nothing_once_instances_are_deleted(installed: Kubectl) -> None:
     kubectl = installed
     kubectl("delete", "hopperinstances", "--all", "-n", SAMPLES_NAMESPACE, f"--timeout={TIMEOUT}s")
+
+    def owned() -> str:
+        return kubectl(
+            "get", "deployments,configmaps", "-n", SAMPLES_NAMESPACE,
+            "-l", "hopper.dev/instance", "-o", "name",
+        ).stdout.strip()  # fmt: skip
+
+    # What the instances owned goes through the garbage collector, asynchronously: wait for
+    # it before the CRD goes, or the collector can no longer resolve the owners' kind.
+    wait_for(lambda: not owned(), timeout=TIMEOUT, what="the instances' owned objects collected")
     kubectl("delete", "-k", str(ROOT / "manifests"), f"--timeout={TIMEOUT}s")
 
     assert kubectl("get", "crd", "hopperinstances.hopper.dev", check=False).returncode != 0
@@ -302,17 +312,7 @@ def test_uninstall_leaves_nothing_once_instances_are_deleted(installed: Kubectl)
     labelled = "app.kubernetes.io/part-of=hopper-operator"
     left = kubectl("get", "clusterroles,clusterrolebindings", "-l", labelled, "-o", "name")
     assert left.stdout.strip() == ""
-    owned = kubectl(
-        "get",
-        "deployments,configmaps",
-        "-n",
-        SAMPLES_NAMESPACE,
-        "-l",
-        "hopper.dev/instance",
-        "-o",
-        "name",
-    )
-    assert owned.stdout.strip() == ""
+    assert owned() == ""
     wait_for(lambda: not workload_pods(kubectl), timeout=TIMEOUT, what="the workload's pods gone")
 
 
