@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
 from tests.conftest import Kubectl
 from tests.integration.conftest import (
     Operator,
@@ -24,9 +26,13 @@ from hopper_operator.controlplane import ControlPlane, kubectl_path
 from hopper_operator.controlplane.kubelet import StandInKubelet
 
 
-def plugin(control_plane: ControlPlane, *args: str) -> subprocess.CompletedProcess[str]:
+def plugin(
+    control_plane: ControlPlane, *args: str, kubeconfig: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     env = control_plane.env()
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    if kubeconfig is not None:
+        env["KUBECONFIG"] = str(kubeconfig)
     return subprocess.run(
         [str(kubectl_path()), "hopper", *args],
         env=env,
@@ -37,7 +43,20 @@ def plugin(control_plane: ControlPlane, *args: str) -> subprocess.CompletedProce
     )
 
 
+def with_context(control_plane: ControlPlane, directory: Path, name: str) -> Path:
+    """A copy of the control plane's kubeconfig with one more context, `name`."""
+    copy = directory / "kubeconfig"
+    shutil.copy(control_plane.kubeconfig, copy)
+    config = yaml.safe_load(copy.read_text())
+    current = next(c for c in config["contexts"] if c["name"] == config["current-context"])
+    config["contexts"].append({"name": name, "context": dict(current["context"])})
+    config["current-context"] = "unused"  # so only --context can make the call work
+    copy.write_text(yaml.safe_dump(config))
+    return copy
+
+
 def test_verbs_tree_and_wait_exit_codes(
+    tmp_path: Path,
     kubectl: Kubectl,
     namespace: str,
     operator: Operator,
@@ -56,8 +75,22 @@ def test_verbs_tree_and_wait_exit_codes(
         for line in lines
     )
 
-    paused = plugin(control_plane, "-n", namespace, "pause", "acme", "--wait")
+    # As a kubectl user types it: flags after the name, a context of the kubeconfig.
+    kubeconfig = with_context(control_plane, tmp_path, "dev")
+    paused = plugin(
+        control_plane,
+        "pause",
+        "acme",
+        "-n",
+        namespace,
+        "--context",
+        "dev",
+        "--wait",
+        kubeconfig=kubeconfig,
+    )
     assert paused.returncode == 0, paused.stderr
+    nowhere = plugin(control_plane, "tree", "-n", namespace, "--context=nowhere")
+    assert nowhere.returncode == 2 and 'context "nowhere"' in nowhere.stderr, nowhere.stderr
     wait_for_phases(kubectl, namespace, "Paused")
     assert plugin(control_plane, "-n", namespace, "resume", "acme", "--wait").returncode == 0
     wait_for_phases(kubectl, namespace, "Running")
