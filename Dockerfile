@@ -25,7 +25,6 @@ RUN pip wheel --wheel-dir /wheels .
 FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="hopper-operator" \
       org.opencontainers.image.description="Kopf operator for HopperInstance resources" \
-      org.opencontainers.image.source="https://github.com/hopper-dev/hopper-operator" \
       org.opencontainers.image.version="0.1.0" \
       org.opencontainers.image.licenses="Apache-2.0"
 ENV PIP_NO_CACHE_DIR=1 \

@@ -52,7 +52,7 @@ command -v docker >/dev/null 2>&1 \
 docker info >/dev/null 2>&1 \
     || die "docker is installed but its daemon does not answer ('docker info' failed): is it running, and may this user use it?"
 command -v kind >/dev/null 2>&1 \
-    || die "kind is not installed (or not on PATH): https://kind.sigs.k8s.io/docs/user/quick-start/#installation"
+    || die "kind is not installed (or not on PATH): install kind, then run this again."
 command -v "$KUBECTL" >/dev/null 2>&1 \
     || die "kubectl ('$KUBECTL') is not installed; set KUBECTL to a kubectl binary."
 echo "using $(kind version), $(docker version --format 'docker {{.Server.Version}}')"
