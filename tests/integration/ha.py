@@ -21,12 +21,12 @@ from typing import Any
 
 import pytest
 from tests.conftest import Kubectl, identify, survivors
-from tests.integration.conftest import CRD, Operator, PhaseRecorder, get_json, wait_for
+from tests.integration.conftest import Operator, PhaseRecorder, get_json, wait_for
 
 from hopper_operator.controlplane import ControlPlane, ControlPlaneError, kubectl_path
+from hopper_operator.controlplane.crd import install_crd
 
 LEASE = "hopper-operator"
-CRD_NAME = "hopperinstances.hopper.dev"
 LEASE_DURATION = 15.0  # the defaults, as deployed: the tests measure the real thing
 WRITES = ("create", "update", "patch", "delete", "deletecollection")
 
@@ -55,13 +55,7 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
         pytest.fail(f"The local control plane did not start:\n{error}", pytrace=False)
     processes = identify(plane.processes)
     try:
-        for args in (
-            ["apply", "-f", str(CRD)],
-            ["wait", "--for=condition=Established", "--timeout=60s", f"crd/{CRD_NAME}"],
-        ):
-            subprocess.run(
-                [str(kubectl_path()), *args], env=plane.env(), check=True, capture_output=True
-            )
+        install_crd(plane.env())
         yield plane
     finally:
         plane.stop()

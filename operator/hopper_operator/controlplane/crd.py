@@ -5,6 +5,7 @@ The one place that does it, for `hopper-operator dev`, the tests and the benchma
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Mapping
@@ -14,22 +15,7 @@ from hopper_operator.api.meta import CRD_NAME
 from hopper_operator.controlplane.binaries import ControlPlaneError
 from hopper_operator.controlplane.launcher import kubectl_path
 
-ESTABLISHED = '{.status.conditions[?(@.type=="Established")].status}'
-
-
-def install_crd(env: Mapping[str, str], *, timeout: float = 60.0) -> None:
-    """`kubectl apply` the CRD generated from the models, then wait for Established.
-
-    Polled rather than `kubectl wait --for=condition=Established`: right after the apply
-    the CRD may have no status yet, and kubectl wait then fails at once ("conditions
-    accessor error: <nil>") instead of waiting.
-    """
-    _kubectl(env, "apply", "-f", "-", stdin=crd_yaml())
-    deadline = time.monotonic() + timeout
-    while _kubectl(env, "get", "crd", CRD_NAME, "-o", f"jsonpath={ESTABLISHED}") != "True":
-        if time.monotonic() >= deadline:
-            raise ControlPlaneError(f"crd/{CRD_NAME} not Established after {timeout:.0f} s")
-        time.sleep(0.1)
+POLL_SECONDS = 0.2
 
 
 def _kubectl(env: Mapping[str, str], *args: str, stdin: str | None = None) -> str:
@@ -43,4 +29,24 @@ def _kubectl(env: Mapping[str, str], *args: str, stdin: str | None = None) -> st
     )
     if result.returncode != 0:
         raise ControlPlaneError(f"kubectl {' '.join(args[:2])} failed: {result.stderr.strip()}")
-    return result.stdout.strip()
+    return result.stdout
+
+
+def _established(crd_json: str) -> bool:
+    conditions = (json.loads(crd_json).get("status") or {}).get("conditions") or ()
+    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+
+
+def install_crd(env: Mapping[str, str], *, timeout: float = 60.0) -> None:
+    """`kubectl apply` the CRD generated from the models, then wait for Established.
+
+    Read and judged here rather than by `kubectl wait --for=condition=Established` or a
+    jsonpath filter: both fail at once, instead of waiting, while a CRD just created has
+    `status.conditions: null` (seen under load).
+    """
+    _kubectl(env, "apply", "-f", "-", stdin=crd_yaml())
+    deadline = time.monotonic() + timeout
+    while not _established(_kubectl(env, "get", f"crd/{CRD_NAME}", "-o", "json")):
+        if time.monotonic() >= deadline:
+            raise ControlPlaneError(f"crd/{CRD_NAME} not Established after {timeout:.0f} s")
+        time.sleep(POLL_SECONDS)
