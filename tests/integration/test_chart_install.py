@@ -22,6 +22,7 @@ from tests.integration.conftest import Operator, apply_samples, instances, wait_
 from tests.integration.test_deploy_manifests import converge_stop_terminate_delete, denials
 
 from hopper_operator.controlplane import ControlPlane, free_ports, kubectl_path
+from hopper_operator.controlplane.crd import wait_established
 from hopper_operator.controlplane.kubelet import StandInKubelet
 
 DRY_RUN_NAMESPACE = "hopper-chart"
@@ -148,13 +149,7 @@ def monitoring_crds(control_plane: ControlPlane) -> Iterator[None]:
         # Server-side: these CRDs are too large for client-side apply's annotation.
         path = directory / f"monitoring.coreos.com_{plural}.yaml"
         admin(control_plane, "apply", "--server-side", "-f", str(path))
-    admin(
-        control_plane,
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        *[f"crd/{name}" for name in names],
-    )
+    wait_established(control_plane.env(), *names)
     yield
     admin(control_plane, "delete", "crd", *names, "--ignore-not-found")
 

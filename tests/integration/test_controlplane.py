@@ -13,6 +13,7 @@ import psutil
 import pytest
 
 from hopper_operator.controlplane import ControlPlane
+from hopper_operator.controlplane.crd import wait_established
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -61,9 +62,9 @@ def widget(name: str, size: int, color: str) -> str:
 
 
 @pytest.fixture
-def widget_crd(kubectl: Kubectl) -> None:
+def widget_crd(kubectl: Kubectl, control_plane: ControlPlane) -> None:
     kubectl("apply", "-f", "-", input=WIDGET_CRD)
-    kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/widgets.test.hopper.dev")
+    wait_established(control_plane.env(), "widgets.test.hopper.dev")
 
 
 def test_version_is_the_pinned_kubernetes(control_plane: ControlPlane) -> None:

@@ -45,8 +45,14 @@ def install_crd(env: Mapping[str, str], *, timeout: float = 60.0) -> None:
     `status.conditions: null` (seen under load).
     """
     _kubectl(env, "apply", "-f", "-", stdin=crd_yaml())
+    wait_established(env, CRD_NAME, timeout=timeout)
+
+
+def wait_established(env: Mapping[str, str], *names: str, timeout: float = 60.0) -> None:
+    """Wait until every named CRD is Established (judged here, for the reason above)."""
     deadline = time.monotonic() + timeout
-    while not _established(_kubectl(env, "get", f"crd/{CRD_NAME}", "-o", "json")):
-        if time.monotonic() >= deadline:
-            raise ControlPlaneError(f"crd/{CRD_NAME} not Established after {timeout:.0f} s")
-        time.sleep(POLL_SECONDS)
+    for name in names:
+        while not _established(_kubectl(env, "get", f"crd/{name}", "-o", "json")):
+            if time.monotonic() >= deadline:
+                raise ControlPlaneError(f"crd/{name} not Established after {timeout:.0f} s")
+            time.sleep(POLL_SECONDS)
