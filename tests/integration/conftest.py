@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import Kubectl
+import yaml
+from tests.conftest import Kubectl, kubectl_for
 
 from hopper_operator.api.crd import CRD_FILE
 from hopper_operator.api.meta import API_VERSION, KIND
@@ -259,3 +260,36 @@ def owned_objects(kubectl: Kubectl, namespace: str) -> str:
 def set_state(kubectl: Kubectl, namespace: str, name: str, state: str) -> None:
     patch = json.dumps({"spec": {"state": state}})
     kubectl("patch", "hopperinstance", name, "-n", namespace, "--type=merge", "-p", patch)
+
+
+def service_account_kubeconfig(
+    control_plane: ControlPlane, namespace: str, account: str, path: Path
+) -> Path:
+    """A kubeconfig with the control plane's server and CA and a token of `account` as its
+    only credential (no client certificate: not the admin)."""
+    kubectl = kubectl_for(control_plane)
+    token = kubectl("create", "token", account, "-n", namespace, "--duration=1h").stdout
+    cluster = yaml.safe_load(control_plane.kubeconfig.read_text())["clusters"][0]["cluster"]
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "hopper",
+                "cluster": {
+                    "server": cluster["server"],
+                    "certificate-authority-data": cluster["certificate-authority-data"],
+                },
+            }
+        ],
+        "users": [{"name": account, "user": {"token": token.strip()}}],
+        "contexts": [{"name": "hopper", "context": {"cluster": "hopper", "user": account}}],
+        "current-context": "hopper",
+    }
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    whoami = kubectl(
+        "--kubeconfig", str(path), "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"
+    )
+    assert whoami.stdout == f"system:serviceaccount:{namespace}:{account}"
+    return path

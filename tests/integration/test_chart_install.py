@@ -18,7 +18,13 @@ import yaml
 from scripts import chart
 from tests.chart.test_chart import SETS, values_args
 from tests.conftest import Kubectl, kubectl_for
-from tests.integration.conftest import Operator, apply_samples, instances, wait_for_phases
+from tests.integration.conftest import (
+    Operator,
+    apply_samples,
+    instances,
+    service_account_kubeconfig,
+    wait_for_phases,
+)
 from tests.integration.test_deploy_manifests import converge_stop_terminate_delete, denials
 
 from hopper_operator.controlplane import ControlPlane, free_ports, kubectl_path
@@ -197,43 +203,6 @@ def bundle(
     assert packaged.is_file()
     admin(empty_plane, "apply", "--server-side", "-f", str(path))
     return chart.documents(path.read_text())
-
-
-def service_account_kubeconfig(
-    control_plane: ControlPlane, namespace: str, account: str, path: Path
-) -> Path:
-    """A kubeconfig with the control plane's server and CA and a token of `account` as its
-    only credential (no client certificate: not the admin)."""
-    token = admin(control_plane, "create", "token", account, "-n", namespace, "--duration=1h")
-    cluster = yaml.safe_load(control_plane.kubeconfig.read_text())["clusters"][0]["cluster"]
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {
-                "name": "hopper",
-                "cluster": {
-                    "server": cluster["server"],
-                    "certificate-authority-data": cluster["certificate-authority-data"],
-                },
-            }
-        ],
-        "users": [{"name": account, "user": {"token": token.strip()}}],
-        "contexts": [{"name": "hopper", "context": {"cluster": "hopper", "user": account}}],
-        "current-context": "hopper",
-    }
-    path.write_text(yaml.safe_dump(config))
-    path.chmod(0o600)
-    whoami = run_kubectl(
-        control_plane,
-        "auth",
-        "whoami",
-        "-o",
-        "jsonpath={.status.userInfo.username}",
-        kubeconfig=path,
-    )
-    assert whoami.stdout == f"system:serviceaccount:{namespace}:{account}"
-    return path
 
 
 def test_bundle_holds_the_operator_pinned_to_the_version(bundle: list[dict[str, Any]]) -> None:

@@ -20,6 +20,7 @@ from tests.integration.conftest import (
     Operator,
     apply_samples,
     instances,
+    service_account_kubeconfig,
     set_state,
     wait_for,
     wait_for_phases,
@@ -417,35 +418,6 @@ class OperatorAs(Operator):
         self._env["POD_NAMESPACE"] = OPERATOR_NAMESPACE
 
 
-def service_account_kubeconfig(kubectl: Kubectl, control_plane: ControlPlane, path: Path) -> Path:
-    """A kubeconfig with the control plane's server and CA, and a token of the operator's
-    ServiceAccount as its only credential (no client certificate: not the admin)."""
-    token = kubectl(
-        "create", "token", SERVICE_ACCOUNT, "-n", OPERATOR_NAMESPACE, "--duration=1h"
-    ).stdout.strip()
-    admin = yaml.safe_load(control_plane.kubeconfig.read_text())
-    cluster = admin["clusters"][0]["cluster"]
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {
-                "name": "hopper",
-                "cluster": {
-                    "server": cluster["server"],
-                    "certificate-authority-data": cluster["certificate-authority-data"],
-                },
-            }
-        ],
-        "users": [{"name": SERVICE_ACCOUNT, "user": {"token": token}}],
-        "contexts": [{"name": "hopper", "context": {"cluster": "hopper", "user": SERVICE_ACCOUNT}}],
-        "current-context": "hopper",
-    }
-    path.write_text(yaml.safe_dump(config))
-    path.chmod(0o600)
-    return path
-
-
 def denials(log: str) -> list[str]:
     return [line for line in log.splitlines() if DENIED.search(TIMESTAMP.sub("", line))]
 
@@ -458,7 +430,9 @@ def operator_as_service_account(
     namespace: str,
     tmp_path: Path,
 ) -> Iterator[OperatorAs]:
-    kubeconfig = service_account_kubeconfig(kubectl, control_plane, tmp_path / "kubeconfig")
+    kubeconfig = service_account_kubeconfig(
+        control_plane, OPERATOR_NAMESPACE, SERVICE_ACCOUNT, tmp_path / "kubeconfig"
+    )
     whoami = subprocess.run(
         [str(kubectl_path()), "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"],
         env={**control_plane.env(), "KUBECONFIG": str(kubeconfig)},
