@@ -128,6 +128,14 @@ def test_a_time_written_before_tokens_were_recorded_counts_once() -> None:
     assert decide(world(after)).status.phase is Phase.STOPPING
 
 
+def test_every_start_records_a_token_so_a_later_time_is_never_taken_for_an_old_one() -> None:
+    started = view("g", phase="Created")
+    assert decide(world(started)).status.last_restart == ""
+    # Annotated later, within the very second the instance started: still a restart.
+    same_second = _restart(format_time(NOW), last_restart="", started_at=NOW)
+    assert decide(world(same_second)).status.phase is Phase.STOPPING
+
+
 def test_temporary_sets_expiry_and_terminates_after_it() -> None:
     me = view("t", phase="Starting", instanceType="Temporary", ttlSeconds=30)
     plan = decide(world(me))

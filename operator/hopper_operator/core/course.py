@@ -115,8 +115,9 @@ def _restart_pending(me: InstanceView) -> bool:
     if me.phase not in (Phase.RUNNING, Phase.PAUSED):
         return False
     if me.status.last_restart is None:
-        # Status from before tokens were recorded: the annotation then held a time, and it
-        # was carried out if the instance has started since.
+        # Status from before tokens were recorded (any start or stop records one, "" when
+        # there is none): the annotation then held a time, and it was carried out if the
+        # instance has started since.
         issued, started = parse_time(token), me.status.started_at
         if issued is not None and started is not None and issued <= started:
             return False

@@ -119,9 +119,11 @@ def _next_status(world: World, phase: Phase, *, stepped: bool) -> HopperInstance
     if not stepped:
         return replace_status(status, phase=status.phase or Phase.CREATED)
     changes: dict[str, Any] = {"phase": phase}
-    if phase in (Phase.STOPPING, Phase.STARTING) and me.restart_token is not None:
-        # Stopping or starting carries out every restart asked for before it.
-        changes["last_restart"] = me.restart_token
+    if phase in (Phase.STOPPING, Phase.STARTING):
+        # Stopping or starting carries out every restart asked for before it. "" when none
+        # was: a recorded value, even empty, tells this status from one written before
+        # tokens were recorded, so a later annotation is never judged as an old time.
+        changes["last_restart"] = me.restart_token or ""
     if phase is Phase.RUNNING:
         changes["started_at"] = now
         ttl = me.spec.ttl_seconds if me.spec else None
