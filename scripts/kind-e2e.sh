@@ -99,7 +99,18 @@ kind load docker-image "$IMAGE" --name "$CLUSTER_NAME"
 # -- operator ------------------------------------------------------------------------
 log "kubectl apply -k manifests/"
 kubectl apply -k manifests/
-kubectl wait --for=condition=Established --timeout="$TIMEOUT" crd/hopperinstances.hopper.dev
+# Polled, not `kubectl wait --for=condition=Established`: that fails at once, instead of
+# waiting, while a CRD just created still has `status.conditions: null`.
+established() {
+    kubectl get crd/hopperinstances.hopper.dev \
+        -o jsonpath='{.status.conditions[?(@.type=="Established")].status}' 2>/dev/null
+}
+seconds_of() { case $1 in *m) echo $((${1%m} * 60)) ;; *s) echo "${1%s}" ;; *) echo "$1" ;; esac; }
+deadline=$((SECONDS + $(seconds_of "$TIMEOUT")))
+until [ "$(established)" = True ]; do
+    [ "$SECONDS" -lt "$deadline" ] || { log "CRD not Established after $TIMEOUT"; exit 1; }
+    sleep 1
+done
 log "waiting for the operator Deployment to be Available"
 kubectl -n "$OPERATOR_NAMESPACE" rollout status deployment/hopper-operator --timeout="$TIMEOUT"
 kubectl -n "$OPERATOR_NAMESPACE" wait --for=condition=Available --timeout="$TIMEOUT" \
