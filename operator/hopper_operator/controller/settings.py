@@ -35,6 +35,14 @@ class NoDiffBase(kopf.DiffBaseStorage):
         return None
 
 
+# Kopf runs a task per object while its events come, holding the last event's body; the
+# task ends after this long without one (Kopf's default: 5 s). An instance's events come in
+# a burst (created, metadata, Starting, Running), so 1 s ends most tasks as soon as it is
+# over: peak RSS at N = 1000 fell from 119-121 to 104-105 MiB, operator CPU unchanged
+# within noise.
+OBJECT_WORKER_IDLE_SECONDS = 1.0
+
+
 class MetricsAuth(StrEnum):
     """Who may read /metrics."""
 
@@ -80,6 +88,7 @@ class Settings:
         settings.watching.chunk_size = self.chunk_size
         settings.networking.error_backoffs = RetryForever()
         settings.persistence.diffbase_storage = NoDiffBase()
+        settings.queueing.idle_timeout = OBJECT_WORKER_IDLE_SECONDS
         # Failures are reported in status and Events by the reconciler, not as Kopf's logs;
         # and a standby, which runs the same handlers, must post nothing at all.
         settings.posting.level = logging.WARNING
