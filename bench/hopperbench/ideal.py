@@ -1,10 +1,17 @@
-"""The "ideal operator": a plain client making only the writes the design requires.
+"""Plain clients that make an operator's writes with none of its work: two bounds.
 
-Per instance, after the user's create: one metadata PATCH (labels, ownerReference to the
-parent, finalizer), one ConfigMap create (the materialised config, owned by the instance)
-and one status PATCH straight to Running. No Events, no intermediate phases, no operator
-CPU. It bounds what any operator following docs/design.md can reach on this machine; compare
-its ratio to the floor with the 2x target.
+The *ideal*: per instance, after the user's create, one metadata PATCH (labels,
+ownerReference to the parent, finalizer), one ConfigMap create (the materialised config,
+owned by the instance) and one status PATCH straight to Running. No Events, no
+intermediate phases, no operator CPU: what any operator materialising config and linking
+the tree needs at the least.
+
+The *design replay*: the writes docs/design.md requires of this operator, in its order,
+with no watch, no decision and no waiting on echoes: the metadata PATCH, the ConfigMap,
+a status PATCH per step (Starting, Running) and the pass's one Event; for a fan-out, the
+tree level by level (a child follows its parent), one status PATCH and one Event each.
+What the operator spends beyond it is its own overhead; what the replay spends beyond the
+floor is the design's.
 """
 
 from __future__ import annotations
@@ -13,10 +20,12 @@ import asyncio
 import hashlib
 import json
 import time
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 from hopper_operator.api.meta import API_VERSION, FINALIZER, KIND, Annotation, Label
+from hopper_operator.resources.events import event
 from hopperbench.api import Api, instances_path
 from hopperbench.procstat import cpu_windows, snapshot
 from hopperbench.scenarios import (
@@ -34,53 +43,147 @@ from hopperbench.watch import Tracker, settled_in
 IDEAL_AGENTS = ("hopper-bench-ideal/",)
 
 
-async def run_ideal(bench: Bench, api: Api, n: int, namespace: str) -> dict[str, Any]:
+async def run_ideal(
+    bench: Bench, api: Api, n: int, namespace: str, *, design: bool = False
+) -> dict[str, Any]:
+    """The ideal (or, with `design`, the design replay) to Running, and its fan-outs."""
     items = tree(n)
     await create_namespace(bench.control, namespace)
     tracker = Tracker(bench.control, namespace)
     await tracker.start()
     try:
         offsets, cpu = [bench.audit.offset()], [snapshot(bench.processes)]
-        uids: dict[str, asyncio.Future[str]] = {
-            name: asyncio.get_running_loop().create_future() for name in names(items)
+        loop = asyncio.get_running_loop()
+        created: dict[str, asyncio.Future[dict[str, Any]]] = {
+            name: loop.create_future() for name in names(items)
         }
         start = time.monotonic()
-        jobs = (partial(_one, api, namespace, item, uids) for item in items)
+        jobs = (partial(_one, api, namespace, item, created, design) for item in items)
         await bounded(bench.concurrency, jobs)
-        what = "ideal: all Running"
+        what = f"{'design replay' if design else 'ideal'}: all Running"
         done = await tracker.wait(names(items), settled_in("Running"), bench.timeout(n), what)
+        result: dict[str, Any] = {"convergence_s": done - start}
         offsets.append(bench.audit.offset())
         cpu.append(snapshot(bench.processes))
-        return {
-            "convergence_s": done - start,
-            "requests": {"create": bench.audit.count(offsets[0], offsets[1], IDEAL_AGENTS)},
-            "cpu_s": cpu_windows(cpu, ("create",)),
+        labels = ["create"]
+        if design:
+            bodies = {name: future.result() for name, future in created.items()}
+            for label, state in (("pause", "Paused"), ("resume", "Running")):
+                start = time.monotonic()
+                await _cascade(bench, api, namespace, items, bodies, state=state)
+                what = f"design replay: all {state}"
+                done = await tracker.wait(names(items), settled_in(state), bench.timeout(n), what)
+                result[f"{label}_s"] = done - start
+                offsets.append(bench.audit.offset())
+                cpu.append(snapshot(bench.processes))
+                labels.append(label)
+        result["requests"] = {
+            label: bench.audit.count(offsets[i], offsets[i + 1], IDEAL_AGENTS)
+            for i, label in enumerate(labels)
         }
+        result["cpu_s"] = cpu_windows(cpu, labels)
+        return result
     finally:
         await tracker.stop()
         await delete_namespace(bench, namespace, strip_finalizers=True)
 
 
 async def _one(
-    api: Api, namespace: str, item: dict[str, Any], uids: dict[str, asyncio.Future[str]]
+    api: Api,
+    namespace: str,
+    item: dict[str, Any],
+    created: dict[str, asyncio.Future[dict[str, Any]]],
+    design: bool,
 ) -> None:
-    created = await api.request("POST", instances_path(namespace), item)
-    meta, spec = created["metadata"], created["spec"]
+    body = await api.request("POST", instances_path(namespace), item)
+    meta, spec = body["metadata"], body["spec"]
     name, uid = meta["name"], meta["uid"]
-    uids[name].set_result(uid)
+    created[name].set_result(body)
     parent = (spec.get("parentRef") or {}).get("name")
     labels = {Label.SCOPE: spec["scope"], Label.ROOT: GLOBAL}
     patch: dict[str, Any] = {"metadata": {"labels": labels, "finalizers": [FINALIZER]}}
     if parent:
         labels[Label.PARENT] = parent
         # Parents are created first, but concurrently: wait for the parent's uid.
-        parent_uid = await asyncio.wait_for(asyncio.shield(uids[parent]), 120)
-        patch["metadata"]["ownerReferences"] = [_owner(parent, parent_uid)]
+        parent_body = await asyncio.wait_for(asyncio.shield(created[parent]), 120)
+        patch["metadata"]["ownerReferences"] = [_owner(parent, parent_body["metadata"]["uid"])]
     await api.merge_patch(instances_path(namespace, name), patch)
-    body = _config_map(name, uid, spec.get("config") or {})
-    await api.request("POST", f"/api/v1/namespaces/{namespace}/configmaps", body)
+    config_map = _config_map(name, uid, spec.get("config") or {})
+    await api.request("POST", f"/api/v1/namespaces/{namespace}/configmaps", config_map)
     path = instances_path(namespace, name) + "/status"
-    await api.merge_patch(path, floor_status("Running", int(meta["generation"])))
+    generation = int(meta["generation"])
+    if not design:
+        await api.merge_patch(path, floor_status("Running", generation))
+        return
+    await api.merge_patch(path, _status("Starting", generation, config_map))
+    await api.merge_patch(path, _status("Running", generation, config_map))
+    await _event(api, namespace, meta, "Created -> Starting -> Running")
+
+
+async def _cascade(
+    bench: Bench,
+    api: Api,
+    namespace: str,
+    items: list[dict[str, Any]],
+    bodies: dict[str, dict[str, Any]],
+    *,
+    state: str,
+) -> None:
+    """The user's change of the GLOBAL's spec.state, then each level of the tree in turn."""
+    patched = await api.merge_patch(instances_path(namespace, GLOBAL), {"spec": {"state": state}})
+    bodies[GLOBAL] = patched
+    levels: dict[int, list[str]] = {}
+    for item in items:
+        levels.setdefault(_depth(item), []).append(item["metadata"]["name"])
+    for depth in sorted(levels):
+        await bounded(
+            bench.concurrency,
+            (partial(_step, api, namespace, bodies[name], state) for name in levels[depth]),
+        )
+
+
+async def _step(api: Api, namespace: str, body: dict[str, Any], state: str) -> None:
+    meta = body["metadata"]
+    path = instances_path(namespace, meta["name"]) + "/status"
+    config_map = _config_map(meta["name"], meta["uid"], body["spec"].get("config") or {})
+    await api.merge_patch(path, _status(state, int(meta["generation"]), config_map))
+    before = "Running" if state == "Paused" else "Paused"
+    await _event(api, namespace, meta, f"{before} -> {state}")
+
+
+def _depth(item: dict[str, Any]) -> int:
+    return {"GLOBAL": 0, "PROJECT": 1}.get(item["spec"]["scope"], 2)
+
+
+def _status(phase: str, generation: int, config_map: dict[str, Any]) -> dict[str, Any]:
+    """A status of the operator's shape and size (conditions, place, config), so that
+    the API server validates and stores as much as for the operator's."""
+    status = floor_status(phase, generation)
+    ready = status["status"]["conditions"][0]
+    parent_ready = {**ready, "type": "ParentReady", "reason": "ParentRunning", "message": ""}
+    meta = config_map["metadata"]
+    status["status"].update(
+        {
+            "conditions": [ready, parent_ready],
+            "root": GLOBAL,
+            "configMapName": meta["name"],
+            "effectiveConfigHash": meta["annotations"][Annotation.CONFIG_HASH],
+        }
+    )
+    return status
+
+
+async def _event(api: Api, namespace: str, meta: dict[str, Any], steps: str) -> None:
+    body = event(
+        namespace=namespace,
+        name=meta["name"],
+        uid=meta["uid"],
+        type="Normal",
+        reason="Reconciled",
+        message=f"{steps} (towards the desired state)",
+        now=datetime.now(UTC),
+    )
+    await api.request("POST", f"/api/v1/namespaces/{namespace}/events", body)
 
 
 def _owner(name: str, uid: str) -> dict[str, Any]:
