@@ -156,8 +156,8 @@ def _depth(item: dict[str, Any]) -> int:
 
 
 def _status(phase: str, generation: int, config_map: dict[str, Any]) -> dict[str, Any]:
-    """A status of the operator's shape and size (conditions, place, config), so that
-    the API server validates and stores as much as for the operator's."""
+    """A status close to the operator's in shape and size (phase, Ready and ParentReady,
+    root, config), so that the API server validates and stores about as much."""
     status = floor_status(phase, generation)
     ready = status["status"]["conditions"][0]
     parent_ready = {**ready, "type": "ParentReady", "reason": "ParentRunning", "message": ""}
