@@ -139,35 +139,44 @@ def operator(
         print("\n".join(running.log().splitlines()[-200:]))
 
 
+def watch_phases(kubectl_binary: str, env: dict[str, str], namespace: str) -> subprocess.Popen[str]:
+    """`kubectl get --watch`, one `name phase` line per change of an instance."""
+    return subprocess.Popen(
+        [
+            kubectl_binary,
+            "get",
+            "hopperinstances",
+            "-n",
+            namespace,
+            "--watch",
+            "-o",
+            'jsonpath={.metadata.name}{" "}{.status.phase}{"\\n"}',
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
 class PhaseRecorder:
     """Every phase each instance passes through, read from a real watch."""
 
     def __init__(self, kubectl_binary: str, env: dict[str, str], namespace: str) -> None:
-        self._process = subprocess.Popen(
-            [
-                kubectl_binary,
-                "get",
-                "hopperinstances",
-                "-n",
-                namespace,
-                "--watch",
-                "-o",
-                'jsonpath={.metadata.name}{" "}{.status.phase}{"\\n"}',
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
+        self._process = watch_phases(kubectl_binary, env, namespace)
         self.phases: dict[str, list[str]] = {}
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
     def _read(self) -> None:
-        assert self._process.stdout is not None
-        for line in self._process.stdout:
+        self._record_lines(self._process)
+
+    def _record_lines(self, process: subprocess.Popen[str], suffix: str = "") -> None:
+        """Append each line's phase to its instance's list (under `name + suffix`)."""
+        assert process.stdout is not None
+        for line in process.stdout:
             name, _, phase = line.strip().partition(" ")
-            seen = self.phases.setdefault(name, [])
+            seen = self.phases.setdefault(name + suffix, [])
             if phase and (not seen or seen[-1] != phase):
                 seen.append(phase)
 

@@ -21,7 +21,13 @@ from typing import Any
 
 import pytest
 from tests.conftest import Kubectl, identify, survivors
-from tests.integration.conftest import Operator, PhaseRecorder, get_json, wait_for
+from tests.integration.conftest import (
+    Operator,
+    PhaseRecorder,
+    get_json,
+    wait_for,
+    watch_phases,
+)
 
 from hopper_operator.controlplane import ControlPlane, ControlPlaneError, kubectl_path
 from hopper_operator.controlplane.crd import install_crd
@@ -227,17 +233,7 @@ class WatchingRecorder(PhaseRecorder):
     seen, so they are not judged: after a gap each instance's phases start a new list."""
 
     def __init__(self, plane: ControlPlane, namespace: str) -> None:
-        self._argv = [
-            str(kubectl_path()),
-            "get",
-            "hopperinstances",
-            "-n",
-            namespace,
-            "--watch",
-            "-o",
-            'jsonpath={.metadata.name}{" "}{.status.phase}{"\\n"}',
-        ]
-        self._env = plane.env()
+        self._kubectl, self._env, self._namespace = str(kubectl_path()), plane.env(), namespace
         self.phases: dict[str, list[str]] = {}
         self._gaps = 0
         self._process: subprocess.Popen[str] | None = None
@@ -247,19 +243,8 @@ class WatchingRecorder(PhaseRecorder):
 
     def _run(self) -> None:
         while not self._stopping.is_set():
-            self._process = subprocess.Popen(
-                self._argv,
-                env=self._env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                text=True,
-            )
-            assert self._process.stdout is not None
-            for line in self._process.stdout:
-                name, _, phase = line.strip().partition(" ")
-                seen = self.phases.setdefault(f"{name}#{self._gaps}" if self._gaps else name, [])
-                if phase and (not seen or seen[-1] != phase):
-                    seen.append(phase)
+            self._process = watch_phases(self._kubectl, self._env, self._namespace)
+            self._record_lines(self._process, f"#{self._gaps}" if self._gaps else "")
             self._process.wait()
             self._gaps += 1
             time.sleep(0.5)
