@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import random
 import signal
@@ -189,12 +190,18 @@ def test_reset_connections_lose_no_key(
             kubectl("apply", "-f", "-", input=tree(namespace, 5, 20))
             all_in(kubectl, namespace, "Running", COUNT, timeout=90)
             proxy.faulty = True
-            set_state(kubectl, namespace, "root", "Paused")
-            time.sleep(15)
+            # Walks under way through the whole window, not one walk that may be over
+            # before the first cut (on a fast machine a walk of 106 takes about a second).
+            states = itertools.cycle(("Paused", "Running"))
+            faults_end = time.monotonic() + 15
+            while time.monotonic() < faults_end:
+                state = next(states)
+                set_state(kubectl, namespace, "root", state)
+                time.sleep(min(3.0, max(0.0, faults_end - time.monotonic())))
             proxy.faulty = False
             resets, connections = proxy.resets, proxy.connections
             started = time.monotonic()
-            wait_for_phases(kubectl, namespace, "Paused", timeout=90)  # Ready too: nothing stuck
+            wait_for_phases(kubectl, namespace, state, timeout=90)  # Ready too: nothing stuck
             print(
                 f"\nRESET DRILL: {resets} connections reset of {connections} in 15 s; "
                 f"converged {time.monotonic() - started:.1f} s after the faults stopped"
@@ -208,8 +215,9 @@ def test_reset_connections_lose_no_key(
             )
             assert retried, "no reconcile met a fault: the drill proved nothing"
             # And back, with no fault: every key still served.
-            set_state(kubectl, namespace, "root", "Running")
-            wait_for_phases(kubectl, namespace, "Running", timeout=60)
+            state = next(states)
+            set_state(kubectl, namespace, "root", state)
+            wait_for_phases(kubectl, namespace, state, timeout=60)
             assert running.process is not None and running.process.poll() is None
         finally:
             running.stop()
