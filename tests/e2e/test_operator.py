@@ -282,6 +282,15 @@ def test_failover_when_the_leading_pod_is_deleted(installed: Kubectl, say: Say) 
     )
     set_state(kubectl, "acme-web-triage", "Running")
     wait_for(lambda: all_in(kubectl, "Running"), timeout=TIMEOUT, what="every sample Running")
+    # Leave no pod shutting down behind: a label selector still lists it, and it is gone
+    # a moment later (`kubectl logs -l` in the next test then failed with NotFound).
+    wait_for(
+        lambda: (
+            leader not in {p["metadata"]["name"] for p in operator_pods(kubectl, terminating=True)}
+        ),
+        timeout=TIMEOUT,
+        what="the deleted leader's pod gone",
+    )
 
 
 def test_operator_logs_have_no_traceback(installed: Kubectl) -> None:
