@@ -8,10 +8,11 @@ NODE_BINARIES := kubelet kube-proxy kube-scheduler
 
 .PHONY: dev test unit integration e2e node images lint controlplane chart-tools manifests release bench run kind-e2e docker-build krew clean
 
-$(STAMP): pyproject.toml
+# The operator with its dev extra, and beside it the local cluster (tooling, never shipped).
+$(STAMP): pyproject.toml localcluster/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]' -e ./localcluster
 	touch $(STAMP)
 
 ## controlplane: build (once per machine) etcd, kube-apiserver, kube-controller-manager, kubectl
@@ -25,7 +26,7 @@ chart-tools:
 
 ## dev: local control plane + CRD + samples + operator in the foreground; Ctrl-C stops all
 dev: $(STAMP) controlplane
-	$(BIN)/hopper-operator dev
+	$(BIN)/hopper-localcluster dev $(DEV_ARGS)
 
 ## run: the operator against the current kubeconfig
 run: $(STAMP)
@@ -61,8 +62,8 @@ images:
 	scripts/images/build.sh >/dev/null
 
 lint: $(STAMP)
-	$(BIN)/ruff check operator tests scripts bench tools/krew
-	$(BIN)/ruff format --check operator tests scripts bench tools/krew
+	$(BIN)/ruff check operator localcluster tests scripts bench tools/krew
+	$(BIN)/ruff format --check operator localcluster tests scripts bench tools/krew
 	$(BIN)/mypy
 	$(BIN)/mypy scripts/chart.py
 	$(BIN)/mypy bench tools/krew

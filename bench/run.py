@@ -40,8 +40,8 @@ from hopperbench.operator import operator_command
 from hopperbench.report import markdown, summarize
 from hopperbench.scenarios import Bench, run_floor, run_operator
 
-from hopper_operator.controlplane import ControlPlane, ControlPlaneError
-from hopper_operator.controlplane.crd import install_crd
+from hopper_localcluster import ControlPlane, ControlPlaneError
+from hopper_localcluster.crd import install_crd
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"

@@ -12,7 +12,7 @@ from typing import Protocol
 import psutil
 import pytest
 
-from hopper_operator.controlplane import ControlPlane, ControlPlaneError, kubectl_path
+from hopper_localcluster import ControlPlane, ControlPlaneError, kubectl_path
 
 INTEGRATION_DIR = Path(__file__).parent / "integration"
 

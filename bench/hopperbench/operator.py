@@ -13,7 +13,7 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import IO, TypeVar
 
-from hopper_operator.controlplane import free_ports
+from hopper_localcluster import free_ports
 from hopperbench.errors import BenchError
 from hopperbench.procstat import memory_mb
 

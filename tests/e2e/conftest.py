@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from hopper_operator.controlplane import ControlPlane, ControlPlaneError
-from hopper_operator.controlplane.host import (
+from hopper_localcluster import ControlPlane, ControlPlaneError
+from hopper_localcluster.host import (
     CGROUP_ROOT,
     CNI_CACHE,
     CONTAINER_LOG_LINKS,
@@ -27,9 +27,10 @@ from hopper_operator.controlplane.host import (
     SHARED_DIRS,
     SHIM_SOCKETS,
     read_sysctls,
+    ruleset,
 )
-from hopper_operator.controlplane.images import Image, Role, build_images
-from hopper_operator.controlplane.node import Node
+from hopper_localcluster.images import Image, Role, build_images
+from hopper_localcluster.node import Node
 from tests.conftest import Kubectl, identify, kubectl_for, survivors
 from tests.integration.conftest import get_json, wait_for
 
@@ -80,12 +81,7 @@ def _listing(*argv: str) -> list[str]:
 
 
 def _rules(tool: str) -> list[str]:
-    # Chains and rules without their packet counters, which change on their own.
-    return [
-        line.split(" [", 1)[0]
-        for line in _listing(f"{tool}-save")
-        if line.startswith((":", "-A", "*"))
-    ]
+    return ruleset("\n".join(_listing(f"{tool}-save")))
 
 
 def _entries(directory: Path) -> list[str]:

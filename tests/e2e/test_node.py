@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import tarfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from hopper_operator.controlplane import ControlPlaneError
-from hopper_operator.controlplane.images import Role
-from hopper_operator.controlplane.node import Node
+from hopper_localcluster import ControlPlaneError
+from hopper_localcluster.images import Role
+from hopper_localcluster.node import Node
 from tests.conftest import Kubectl
 from tests.e2e.conftest import Cluster, get_json, wait_for
 
@@ -38,6 +40,17 @@ context = ssl.create_default_context(cafile=f"{sa}/ca.crt")
 review = json.load(urllib.request.urlopen(request, context=context))
 print(host, review["status"]["userInfo"]["username"])
 """
+
+
+def image_files(archive: Path) -> set[str]:
+    """Every path in a docker-archive's layers (each layer is a tar inside the tar)."""
+    files: set[str] = set()
+    with tarfile.open(archive) as image:
+        manifest = json.load(image.extractfile("manifest.json"))  # type: ignore[arg-type]
+        for layer in manifest[0]["Layers"]:
+            with tarfile.open(fileobj=image.extractfile(layer)) as content:
+                files.update("/" + name.removeprefix("./") for name in content.getnames())
+    return files
 
 
 @pytest.fixture
@@ -128,3 +141,13 @@ def test_a_second_node_is_refused_while_one_runs(cluster: Cluster) -> None:
         Node(cluster.plane, cluster.images).start()
     # The refusal touched nothing: the running node still serves.
     assert cluster.node.processes.keys() >= {"containerd", "kubelet", "kube-proxy"}
+
+
+def test_the_operator_image_holds_no_local_cluster_code(cluster: Cluster) -> None:
+    """The image built from the Dockerfile carries the operator alone (issue: the launcher
+    and the node tier were once in the wheel, so in every user's cluster)."""
+    files = image_files(cluster.images[Role.OPERATOR].archive)
+    site = [f for f in files if "/site-packages/" in f]
+    assert any(f.endswith("/site-packages/hopper_operator/controller/reconciler.py") for f in site)
+    shipped = [f for f in site if "hopper_localcluster" in f or "hopper_operator/controlplane" in f]
+    assert shipped == []

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from hopper_operator.controlplane.images import Role
+from hopper_localcluster.images import Role
 from tests.conftest import Kubectl
 from tests.e2e.conftest import Cluster, Say, get_json, wait_for
 

@@ -17,11 +17,11 @@ import pytest
 import yaml
 from tests.conftest import Kubectl, kubectl_for
 
+from hopper_localcluster import ControlPlane
+from hopper_localcluster.crd import install_crd
+from hopper_localcluster.kubelet import StandInKubelet
 from hopper_operator.api.crd import CRD_FILE
 from hopper_operator.api.meta import API_VERSION, KIND
-from hopper_operator.controlplane import ControlPlane
-from hopper_operator.controlplane.crd import install_crd
-from hopper_operator.controlplane.kubelet import StandInKubelet
 
 ROOT = Path(__file__).parents[2]
 CRD = ROOT / CRD_FILE
@@ -198,7 +198,7 @@ class PhaseRecorder:
 
 @pytest.fixture
 def phases(control_plane: ControlPlane, crd: None, namespace: str) -> Iterator[PhaseRecorder]:
-    from hopper_operator.controlplane import kubectl_path
+    from hopper_localcluster import kubectl_path
 
     recorder = PhaseRecorder(str(kubectl_path()), control_plane.env(), namespace)
     try:

@@ -29,8 +29,8 @@ from tests.integration.conftest import (
     watch_phases,
 )
 
-from hopper_operator.controlplane import ControlPlane, ControlPlaneError, kubectl_path
-from hopper_operator.controlplane.crd import install_crd
+from hopper_localcluster import ControlPlane, ControlPlaneError, kubectl_path
+from hopper_localcluster.crd import install_crd
 
 LEASE = "hopper-operator"
 LEASE_DURATION = 15.0  # the defaults, as deployed: the tests measure the real thing

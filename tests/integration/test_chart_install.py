@@ -27,9 +27,9 @@ from tests.integration.conftest import (
 )
 from tests.integration.test_deploy_manifests import converge_stop_terminate_delete, denials
 
-from hopper_operator.controlplane import ControlPlane, free_ports, kubectl_path
-from hopper_operator.controlplane.crd import wait_established
-from hopper_operator.controlplane.kubelet import StandInKubelet
+from hopper_localcluster import ControlPlane, free_ports, kubectl_path
+from hopper_localcluster.crd import wait_established
+from hopper_localcluster.kubelet import StandInKubelet
 
 DRY_RUN_NAMESPACE = "hopper-chart"
 MONITORING_CRDS = ("servicemonitors", "prometheusrules")

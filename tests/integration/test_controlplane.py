@@ -12,8 +12,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from hopper_operator.controlplane import ControlPlane
-from hopper_operator.controlplane.crd import wait_established
+from hopper_localcluster import ControlPlane
+from hopper_localcluster.crd import wait_established
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 

@@ -1,4 +1,4 @@
-"""`hopper-operator dev` (what `make dev` runs), tried the way a new user would."""
+"""`hopper-localcluster dev` (what `make dev` runs), tried the way a new user would."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from tests.integration.conftest import instance, wait_for
 def test_dev_comes_up_pauses_and_leaves_nothing_behind_when_killed(tmp_path: Path) -> None:
     log = (tmp_path / "dev.log").open("w+")
     dev = subprocess.Popen(
-        [sys.executable, "-m", "hopper_operator.cli.main", "dev"],
+        [sys.executable, "-m", "hopper_localcluster.cli", "dev"],
         stdout=log,
         stderr=subprocess.STDOUT,
         text=True,

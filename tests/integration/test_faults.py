@@ -31,7 +31,7 @@ from tests.integration.ha import (
     tree,
 )
 
-from hopper_operator.controlplane import ControlPlane
+from hopper_localcluster import ControlPlane
 
 __all__ = ["control_plane"]  # the module's own plane, overriding the session's
 

@@ -29,8 +29,8 @@ from tests.integration.conftest import (
 )
 from tests.unit.test_argocd_health import argocd_health
 
-from hopper_operator.controlplane import ControlPlane, kubectl_path
-from hopper_operator.controlplane.kubelet import StandInKubelet
+from hopper_localcluster import ControlPlane, kubectl_path
+from hopper_localcluster.kubelet import StandInKubelet
 
 SAMPLES = {
     "acme",

@@ -27,8 +27,8 @@ from tests.integration.ha import (
     tree,
 )
 
-from hopper_operator.controlplane import ControlPlane, kubectl_path
-from hopper_operator.controlplane.processes import free_ports
+from hopper_localcluster import ControlPlane, kubectl_path
+from hopper_localcluster.processes import free_ports
 
 __all__ = ["control_plane", "replicas"]  # fixtures, used by name
 

@@ -22,8 +22,8 @@ from tests.integration.conftest import (
     wait_for_phases,
 )
 
-from hopper_operator.controlplane import ControlPlane, kubectl_path
-from hopper_operator.controlplane.kubelet import StandInKubelet
+from hopper_localcluster import ControlPlane, kubectl_path
+from hopper_localcluster.kubelet import StandInKubelet
 
 
 def plugin(

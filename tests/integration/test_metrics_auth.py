@@ -14,7 +14,7 @@ import yaml
 from tests.conftest import Kubectl
 from tests.integration.conftest import ROOT, Operator, wait_for
 
-from hopper_operator.controlplane import ControlPlane, free_ports
+from hopper_localcluster import ControlPlane, free_ports
 
 READER = "hopper-operator-metrics-reader"
 # The certificate is self-signed (no --metrics-cert-dir): this test is about who may read,

@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import Kubectl
 from tests.integration.conftest import Operator, apply_samples, set_state, wait_for, wait_for_phases
 
-from hopper_operator.controlplane import ControlPlane, free_ports
+from hopper_localcluster import ControlPlane, free_ports
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from tests.integration.conftest import (
     wait_for_phases,
 )
 
-from hopper_operator.controlplane.kubelet import StandInKubelet
+from hopper_localcluster.kubelet import StandInKubelet
 
 
 def test_deleting_a_global_walks_down_and_removes_the_subtree(

@@ -17,7 +17,7 @@ from tests.integration.conftest import (
     wait_for_phases,
 )
 
-from hopper_operator.controlplane.kubelet import StandInKubelet
+from hopper_localcluster.kubelet import StandInKubelet
 
 
 def test_pause_resume_stop_restart_terminate_reach_the_subtree(

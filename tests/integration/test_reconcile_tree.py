@@ -18,7 +18,7 @@ from tests.integration.conftest import (
     wait_for_phases,
 )
 
-from hopper_operator.controlplane.kubelet import StandInKubelet
+from hopper_localcluster.kubelet import StandInKubelet
 
 PARENTS = {
     "acme": None,

@@ -20,8 +20,8 @@ from tests.integration.conftest import (
     wait_for_phases,
 )
 
-from hopper_operator.controlplane import ControlPlane
-from hopper_operator.controlplane.kubelet import StandInKubelet
+from hopper_localcluster import ControlPlane
+from hopper_localcluster.kubelet import StandInKubelet
 
 
 def template_hash(kubectl: Kubectl, namespace: str) -> str:

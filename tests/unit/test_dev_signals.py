@@ -1,4 +1,4 @@
-"""`hopper-operator dev` unwinds on SIGTERM and SIGHUP as on Ctrl-C, then restores them."""
+"""`hopper-localcluster dev` unwinds on SIGTERM and SIGHUP as on Ctrl-C, then restores them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from hopper_operator.cli.dev import STOP_SIGNALS, Stopped, _stop_on_signals
+from hopper_localcluster.dev import STOP_SIGNALS, Stopped, _stop_on_signals
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hopper_operator.controlplane import ControlPlaneError, host
-from hopper_operator.controlplane.nodeconfig import (
+from hopper_localcluster import ControlPlaneError, host
+from hopper_localcluster.nodeconfig import (
     NodeLayout,
     cni_conflist,
     containerd_toml,

@@ -1,4 +1,4 @@
-"""`hopper-operator`: run the operator, print the CRD, or bring up a local dev cluster."""
+"""`hopper-operator`: run the operator, or print the CRD."""
 
 from __future__ import annotations
 
@@ -91,13 +91,6 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dev(args: argparse.Namespace) -> int:
-    from hopper_operator.cli.dev import dev
-
-    _configure_logging(verbose=args.verbose, json_logs=args.log_format == "json")
-    return dev(_settings(args), namespace=args.dev_namespace)
-
-
 def _crd(_: argparse.Namespace) -> int:
     sys.stdout.write(crd_yaml())
     return 0
@@ -181,14 +174,6 @@ def parser() -> argparse.ArgumentParser:
     )
     _operator_flags(run)
     run.set_defaults(func=_run)
-    dev = commands.add_parser(
-        "dev", help="local control plane + CRD + samples + operator, in the foreground"
-    )
-    dev.add_argument(
-        "--dev-namespace", default="default", help="namespace for the samples (default: default)"
-    )
-    _operator_flags(dev)
-    dev.set_defaults(func=_dev, metrics_port=0)
     crd = commands.add_parser("crd", help="print the generated CustomResourceDefinition YAML")
     crd.set_defaults(func=_crd)
     return root

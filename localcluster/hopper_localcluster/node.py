@@ -19,17 +19,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hopper_operator.controlplane.binaries import ControlPlaneError, find_binary
-from hopper_operator.controlplane.certs import create_client_cert
-from hopper_operator.controlplane.host import (
+from hopper_localcluster.binaries import ControlPlaneError, find_binary
+from hopper_localcluster.certs import create_client_cert
+from hopper_localcluster.host import (
     HostRecord,
     machine_lock,
     recover_abandoned,
     restore,
 )
-from hopper_operator.controlplane.images import Image, Role
-from hopper_operator.controlplane.launcher import ControlPlane, write_kubeconfig
-from hopper_operator.controlplane.nodeconfig import (
+from hopper_localcluster.images import Image, Role
+from hopper_localcluster.launcher import ControlPlane, write_kubeconfig
+from hopper_localcluster.nodeconfig import (
     BRIDGE,
     CNI_NETWORK,
     NODE_NAME,
@@ -39,7 +39,7 @@ from hopper_operator.controlplane.nodeconfig import (
     kube_proxy_yaml,
     kubelet_yaml,
 )
-from hopper_operator.controlplane.processes import UNVERIFIED, StartStop, Supervisor, http_get
+from hopper_localcluster.processes import UNVERIFIED, StartStop, Supervisor, http_get
 
 WORKDIR_PREFIX = "hopper-node-"
 NODE_USER = f"system:node:{NODE_NAME}"

@@ -1,18 +1,19 @@
 """A local Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager), and
-as root a real node beside it (controlplane.node).
+as root a real node beside it (hopper_localcluster.node).
 
-Used by the integration tests and by `hopper-operator dev`; never by the operator itself.
+Development and test tooling, used by the tests, `hopper-localcluster dev` and the bench;
+never by the operator, and never shipped in its wheel or image.
 """
 
-from hopper_operator.controlplane.binaries import (
+from hopper_localcluster.binaries import (
     ControlPlaneError,
     PinnedVersions,
     ensure_built,
     find_binary,
     pinned_versions,
 )
-from hopper_operator.controlplane.launcher import ControlPlane, kubectl_path
-from hopper_operator.controlplane.processes import free_ports
+from hopper_localcluster.launcher import ControlPlane, kubectl_path
+from hopper_localcluster.processes import free_ports
 
 __all__ = [
     "ControlPlane",

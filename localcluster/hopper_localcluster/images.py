@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from hopper_operator.controlplane.binaries import ControlPlaneError, repo_root
+from hopper_localcluster.binaries import ControlPlaneError, repo_root
 
 BUILD_SCRIPT = Path("scripts/images/build.sh")
 

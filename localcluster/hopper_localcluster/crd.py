@@ -1,6 +1,6 @@
 """Install the HopperInstance CRD on a control plane and wait until it is served.
 
-The one place that does it, for `hopper-operator dev`, the tests and the benchmark.
+The one place that does it, for `hopper-localcluster dev`, the tests and the benchmark.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import subprocess
 import time
 from collections.abc import Mapping
 
+from hopper_localcluster.binaries import ControlPlaneError
+from hopper_localcluster.launcher import kubectl_path
 from hopper_operator.api.crd import crd_yaml
 from hopper_operator.api.meta import CRD_NAME
-from hopper_operator.controlplane.binaries import ControlPlaneError
-from hopper_operator.controlplane.launcher import kubectl_path
 
 POLL_SECONDS = 0.2
 

@@ -1,8 +1,9 @@
 """Throw-away PKI for one control plane: CA, serving cert, admin client cert, SA keys.
 
-Uses the `openssl` command rather than the `cryptography` package, which is not among
-the project's dependencies and is not worth adding for test-only certificates. Only
-options that OpenSSL 1.1, 3.x and LibreSSL all understand are used.
+Uses the `openssl` command: a whole CA with client and serving certificates takes a few
+commands there, and the local cluster then needs no Python package the operator's image
+would not (the operator's own `cryptography` makes only its self-signed serving
+certificates). Only options that OpenSSL 1.1, 3.x and LibreSSL all understand are used.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from hopper_operator.controlplane.binaries import ControlPlaneError
+from hopper_localcluster.binaries import ControlPlaneError
 
 ADMIN_USER = "hopper-admin"
 ADMIN_GROUP = "system:masters"
-# Long enough for a `hopper-operator dev` session left running for days; the files die
+# Long enough for a `hopper-localcluster dev` session left running for days; the files die
 # with the control plane anyway.
 VALID_DAYS = "30"
 

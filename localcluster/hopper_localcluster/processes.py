@@ -24,7 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from hopper_operator.controlplane.binaries import ControlPlaneError
+from hopper_localcluster.binaries import ControlPlaneError
 
 POLL_INTERVAL = 0.1
 STOP_TIMEOUT = 10.0

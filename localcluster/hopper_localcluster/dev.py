@@ -1,4 +1,4 @@
-"""`hopper-operator dev`: the whole product on this machine, in one command.
+"""`hopper-localcluster dev`: the whole product on this machine, in one command.
 
 Starts a local control plane, installs the CRD, applies the samples, runs a stand-in
 kubelet (so workloads become available) and the operator, watching every namespace as
@@ -12,15 +12,14 @@ import contextlib
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 
-from hopper_operator.controller.settings import Settings
-from hopper_operator.controlplane import ControlPlane, ControlPlaneError, find_binary
-from hopper_operator.controlplane.binaries import repo_root
-from hopper_operator.controlplane.crd import install_crd
-from hopper_operator.controlplane.kubelet import StandInKubelet
+from hopper_localcluster import ControlPlane, ControlPlaneError, find_binary
+from hopper_localcluster.binaries import repo_root
+from hopper_localcluster.crd import install_crd
+from hopper_localcluster.kubelet import StandInKubelet
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 OPERATOR_STOP_SECONDS = 20
@@ -62,12 +61,13 @@ def _paste_line(plane: ControlPlane) -> str:
     return f'export KUBECONFIG={plane.kubeconfig} PATH="{":".join(paths)}:$PATH"'
 
 
-def _start_operator(plane: ControlPlane, options: Settings) -> subprocess.Popen[bytes]:
-    """`hopper-operator run` in a child process, as it is deployed: every namespace."""
-    command = [sys.executable, "-m", "hopper_operator.cli.main", "run"]
-    command += ["--workers", str(options.workers), "--metrics-port", str(options.metrics_port)]
-    command += ["--leader-elect" if options.leader_election else "--no-leader-elect"]
-    return subprocess.Popen(command, env=plane.env())
+def _start_operator(plane: ControlPlane, operator_args: Sequence[str]) -> subprocess.Popen[bytes]:
+    """`hopper-operator run` in a child process, as it is deployed: every namespace.
+
+    No metrics port unless asked for: a second `dev` on the machine must not collide.
+    """
+    command = [sys.executable, "-m", "hopper_operator.cli.main", "run", "--metrics-port=0"]
+    return subprocess.Popen([*command, *operator_args], env=plane.env())
 
 
 def _stop_operator(operator: subprocess.Popen[bytes]) -> None:
@@ -88,7 +88,7 @@ def _bring_up(plane: ControlPlane, kubelet: StandInKubelet, root: Path, namespac
     _kubectl(plane, "apply", "-n", namespace, "-k", str(root / "manifests" / "samples"))
     kubelet.start()
     print(
-        "\nhopper-operator dev is up. In another terminal, paste:\n\n"
+        "\nhopper-localcluster dev is up. In another terminal, paste:\n\n"
         f"  {_paste_line(plane)}\n\n"
         "then try: kubectl get hopper -A; kubectl hopper tree -A; kubectl hopper pause acme\n"
         f"The samples are in namespace {namespace}; the operator watches every namespace.\n"
@@ -97,10 +97,11 @@ def _bring_up(plane: ControlPlane, kubelet: StandInKubelet, root: Path, namespac
     )
 
 
-def dev(options: Settings, *, namespace: str) -> int:
+def dev(operator_args: Sequence[str], *, namespace: str) -> int:
+    """Run until stopped; `operator_args` go to `hopper-operator run` as they are."""
     root = repo_root()
     if root is None:
-        print("hopper-operator dev runs from a checkout (it applies manifests/samples/)")
+        print("hopper-localcluster dev runs from a checkout (it applies manifests/samples/)")
         return 2
     plane = ControlPlane()
     kubelet = StandInKubelet(plane)
@@ -109,7 +110,7 @@ def dev(options: Settings, *, namespace: str) -> int:
     with _stop_on_signals():
         try:
             _bring_up(plane, kubelet, root, namespace)
-            operator = _start_operator(plane, options)
+            operator = _start_operator(plane, operator_args)
             operator.wait()
         except (KeyboardInterrupt, Stopped):
             pass

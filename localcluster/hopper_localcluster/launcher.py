@@ -25,9 +25,9 @@ from typing import Any
 
 import yaml
 
-from hopper_operator.controlplane.binaries import ControlPlaneError, find_binary
-from hopper_operator.controlplane.certs import ADMIN_USER, Pki, create_pki
-from hopper_operator.controlplane.processes import (
+from hopper_localcluster.binaries import ControlPlaneError, find_binary
+from hopper_localcluster.certs import ADMIN_USER, Pki, create_pki
+from hopper_localcluster.processes import (
     UNVERIFIED,
     StartStop,
     Supervisor,

@@ -23,8 +23,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Self
 
-from hopper_operator.controlplane.binaries import ControlPlaneError
-from hopper_operator.controlplane.processes import owner_id
+from hopper_localcluster.binaries import ControlPlaneError
+from hopper_localcluster.processes import owner_id
 
 RUN_DIR = Path("/run/hopper-node")
 LOCK_FILE = RUN_DIR / "lock"
@@ -255,6 +255,54 @@ def remove_network(record: HostRecord, kube_proxy: Path | None) -> None:
     for tool in ("iptables", "ip6tables"):
         for table in ("filter", "nat", "mangle"):
             remove_chains(tool, table, "KUBE-")
+
+
+# The chains the kernel gives each table when it creates it, all at policy ACCEPT.
+BUILTIN_CHAINS = {
+    "filter": frozenset({"INPUT", "FORWARD", "OUTPUT"}),
+    "nat": frozenset({"PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"}),
+    "mangle": frozenset({"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"}),
+    "raw": frozenset({"PREROUTING", "OUTPUT"}),
+    "security": frozenset({"INPUT", "FORWARD", "OUTPUT"}),
+}
+
+
+def ruleset(save_output: str) -> list[str]:
+    """What `iptables-save` printed, as `table line` entries, untouched tables left out.
+
+    A table springs into existence the first time anything lists or changes it (the
+    kubelet and kube-proxy do both), with its built-in chains at ACCEPT and no rule: it
+    filters nothing, exactly as the absent table did. So such a table counts as absent,
+    and a machine where iptables was never used compares equal to one a node has been
+    through. Everything else a node could leave shows: a rule, a chain of its own, a
+    built-in chain's policy, a table the kernel does not create empty. Packet counters
+    change by themselves and are dropped.
+    """
+    tables: dict[str, list[str]] = {}
+    lines: list[str] = []
+    for line in save_output.splitlines():
+        if line.startswith("*"):
+            lines = tables.setdefault(line[1:], [])
+        elif line.startswith(":"):
+            lines.append(line.split(" [", 1)[0])
+        elif line.startswith("-"):
+            lines.append(line)
+    return sorted(
+        f"{table} {line}"
+        for table, lines in tables.items()
+        if not _untouched(table, lines)
+        for line in lines
+    )
+
+
+def _untouched(table: str, lines: list[str]) -> bool:
+    """Only built-in chains, each at ACCEPT: no rule, no chain of anyone's own."""
+    builtin = BUILTIN_CHAINS.get(table, frozenset())
+    for line in lines:
+        chain, _, policy = line.removeprefix(":").partition(" ")
+        if not line.startswith(":") or chain not in builtin or policy != "ACCEPT":
+            return False
+    return True
 
 
 def remove_chains(tool: str, table: str, prefix: str) -> None:
