@@ -14,9 +14,9 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 # Only what the wheel is built from (.dockerignore keeps everything else out of the
-# context). README.md is the package's long description; the glob keeps the build
-# working while it is absent.
-COPY pyproject.toml README.md* ./
+# context). README.md is the package's long description and LICENSE goes into the wheel's
+# metadata; the globs keep the build working while either is absent.
+COPY pyproject.toml README.md* LICENSE* ./
 COPY operator/ operator/
 # The project's wheel plus one for every dependency (all ship manylinux wheels, so no
 # compiler is needed): the runtime stage installs from these, offline.

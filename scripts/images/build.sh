@@ -93,7 +93,7 @@ have_image "$base_image" || timed "$base_image" build_base
 # -- operator: the project's Dockerfile on that base -----------------------------------
 # The image name the manifests deploy, so `kubectl apply -k manifests/` runs this build.
 operator_image=$(awk '$1 == "image:" { print $2; exit }' "$root/manifests/deployment.yaml")
-mapfile -d '' operator_sources < <(cd "$root" && find Dockerfile .dockerignore pyproject.toml \
+mapfile -d '' operator_sources < <(cd "$root" && find Dockerfile .dockerignore pyproject.toml LICENSE \
   README.md operator -type f ! -path '*/__pycache__/*' ! -name '*.py[co]' \
   ! -path '*.egg-info/*' -print0)
 operator_key=$(digest "$base_image $operator_image" "${operator_sources[@]}")

@@ -253,8 +253,7 @@ def test_kustomization_holds_the_operator_and_nothing_else(rendered: list[dict[s
         if "valueFrom" in env
     }
     assert downward == {
-        "POD_ID": "metadata.name",  # Kopf's identity
-        "POD_NAME": "metadata.name",  # the leader's identity (plus a random suffix)
+        "POD_NAME": "metadata.name",  # Kopf's identity, and the leader's (plus a suffix)
         "POD_NAMESPACE": "metadata.namespace",  # the Lease's namespace
     }
     security = container["securityContext"]

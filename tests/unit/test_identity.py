@@ -16,6 +16,7 @@ def _no_passwd_entry() -> str:
 
 def test_an_unknown_uid_still_gets_an_identity(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("POD_ID", raising=False)
+    monkeypatch.delenv("POD_NAME", raising=False)
     monkeypatch.setattr(getpass, "getuser", _no_passwd_entry)
     with pytest.raises(KeyError):
         detect_own_id(manual=False)  # what Kopf does on its own
@@ -25,7 +26,18 @@ def test_an_unknown_uid_still_gets_an_identity(monkeypatch: pytest.MonkeyPatch) 
     assert detect_own_id(manual=False)
 
 
-def test_the_pod_name_wins(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("POD_ID", "hopper-operator-5d8f7-abcde")
+def test_the_pod_name_from_the_downward_api_is_the_identity(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("POD_ID", raising=False)
+    monkeypatch.setenv("POD_NAME", "hopper-operator-5d8f7-abcde")
+    monkeypatch.setattr(getpass, "getuser", _no_passwd_entry)
     name_this_process()
     assert detect_own_id(manual=False) == "hopper-operator-5d8f7-abcde"
+
+
+def test_a_pod_id_set_by_hand_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POD_ID", "chosen")
+    monkeypatch.setenv("POD_NAME", "hopper-operator-5d8f7-abcde")
+    name_this_process()
+    assert detect_own_id(manual=False) == "chosen"

@@ -23,6 +23,10 @@ def test_the_archive_matches_its_manifest_and_runs_on_the_standard_library(
     assert platform["uri"] == "https://releases.invalid/kubectl-hopper.tar.gz"
     with tarfile.open(archive) as opened:
         opened.extractall(tmp_path / "installed", filter="data")
+    # krew installs what the manifest lists: the plugin and the licence it declares
+    assert {f["from"] for f in platform["files"]} == {"kubectl-hopper", "LICENSE"}
+    licence = (tmp_path / "installed" / "LICENSE").read_text()
+    assert "Apache License" in licence and "Version 2.0" in licence
     binary = tmp_path / "installed" / platform["bin"]
     # -I -S: no site-packages, no user paths: only what the archive carries.
     for args in (["--help"], ["completion", "bash"], ["__complete", "pa"]):

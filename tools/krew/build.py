@@ -32,6 +32,7 @@ MODULES = (
 )
 MAIN = "from hopper_operator.cli.kubectl_plugin import main\n\nraise SystemExit(main())\n"
 EXECUTABLE = 0o755
+READABLE = 0o644
 # Fixed timestamps: the same sources give the same archive, and the same sha256.
 EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -48,11 +49,16 @@ def zipapp() -> bytes:
 
 
 def tarball(plugin: bytes) -> bytes:
+    """The plugin and the licence it is distributed under (krew indexes ask for one)."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
-        info = tarfile.TarInfo("kubectl-hopper")
-        info.size, info.mode, info.mtime = len(plugin), EXECUTABLE, 0
-        archive.addfile(info, io.BytesIO(plugin))
+        for name, content, mode in (
+            ("kubectl-hopper", plugin, EXECUTABLE),
+            ("LICENSE", (ROOT / "LICENSE").read_bytes(), READABLE),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(content), mode, 0
+            archive.addfile(info, io.BytesIO(content))
     return gzip.compress(buffer.getvalue(), mtime=0)
 
 

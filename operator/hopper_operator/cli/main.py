@@ -31,10 +31,12 @@ def name_this_process() -> None:
 
     Without it Kopf calls getpass.getuser(), which raises for a uid with no passwd
     entry: any uid a cluster assigns (runAsUser, OpenShift's ranges), the image's own
-    included. The manifests set POD_ID from the pod's name; elsewhere host and pid do.
+    included. The pod's name (POD_NAME, from the downward API, which the leader election
+    reads too) is the identity in a cluster; elsewhere host and pid are.
     """
     if not os.environ.get("POD_ID"):
-        os.environ["POD_ID"] = f"{socket.gethostname()}-{os.getpid()}"
+        pod_name = os.environ.get("POD_NAME")
+        os.environ["POD_ID"] = pod_name or f"{socket.gethostname()}-{os.getpid()}"
 
 
 def run_operator(options: Settings, liveness: str | None) -> None:
