@@ -105,10 +105,13 @@ def _in_phase_seconds(view: InstanceView, now: datetime) -> float:
 class _QueueMetrics(QueueObserver):
     """client-go's workqueue metrics, as controller-runtime registers them."""
 
-    def __init__(self, registry: CollectorRegistry, depth: Callable[[], int]) -> None:
+    def __init__(self, registry: CollectorRegistry) -> None:
         label = {"name": CONTROLLER}
-        gauge = Gauge("workqueue_depth", "Current depth of workqueue", ["name"], registry=registry)
-        gauge.labels(**label).set_function(depth)
+        # Counted as client-go does (up on an add, down on a take), so that the queue can be
+        # built with its observer, and the observer without the queue.
+        self._depth = Gauge(
+            "workqueue_depth", "Current depth of workqueue", ["name"], registry=registry
+        ).labels(**label)
         self._adds = Counter(
             "workqueue_adds",
             "Total number of adds handled by workqueue",
@@ -144,11 +147,13 @@ class _QueueMetrics(QueueObserver):
 
     def added(self) -> None:
         self._adds.inc()
+        self._depth.inc()
 
     def retried(self) -> None:
         self._retries.inc()
 
     def taken(self, waited: float) -> None:
+        self._depth.dec()
         self._waited.observe(waited)
         self.active_workers.inc()
 
@@ -161,7 +166,6 @@ class Metrics:
     def __init__(
         self,
         instances: Callable[[], Iterable[InstanceView]],
-        queue_depth: Callable[[], int],
         workers: int = 1,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         leading: Callable[[], bool] = lambda: True,
@@ -171,7 +175,7 @@ class Metrics:
         for default in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
             self.registry.register(default)
         self.registry.register(_InstanceCollector(instances, now))
-        self.queue = _QueueMetrics(self.registry, queue_depth)
+        self.queue = _QueueMetrics(self.registry)
         Gauge(
             "hopper_operator_build_info",
             "The operator's version and runtime; the value is always 1.",
