@@ -11,8 +11,9 @@ from typing import Any
 from hopper_operator.api.meta import MANAGER, Annotation, Label
 from hopper_operator.api.runtime import Probe, Runtime
 from hopper_operator.core.config import canonical_json, config_hash, config_map_name
-from hopper_operator.core.tree import owner_reference
+from hopper_operator.core.views import OwnerReference
 from hopper_operator.core.workload import workload_hash
+from hopper_operator.resources.patches import owner_reference
 
 MANAGED_BY = {Label.MANAGED_BY: MANAGER}
 CONFIG_FILE = "config.json"
@@ -25,7 +26,7 @@ def _metadata(name: str, namespace: str, owner: str, owner_uid: str, **annotatio
         "namespace": namespace,
         "labels": {Label.INSTANCE: owner, **MANAGED_BY},
         "annotations": annotations,
-        "ownerReferences": [owner_reference(owner, owner_uid)],
+        "ownerReferences": [owner_reference(OwnerReference.to_instance(owner, owner_uid))],
     }
 
 
