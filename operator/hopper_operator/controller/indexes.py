@@ -2,7 +2,7 @@
 
 A Kopf index is a mapping from its keys to stores of what its function returned; `lookup`
 keeps that type through to the reconciler, so nothing from the Kopf boundary inward is
-read as `Any`. Plain dicts of lists serve as indexes in tests.
+read untyped. Plain dicts of lists serve as indexes in tests.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from hopper_operator.core.plan import (
     Write,
     step_event,
 )
-from hopper_operator.core.verdicts import children_counts
+from hopper_operator.core.verdicts import Grounds, children_counts
 from hopper_operator.core.verdicts import verdicts as build_verdicts
 from hopper_operator.core.views import InstanceView, OwnerReference, WorkloadView
 from hopper_operator.core.workload import workload_hash
@@ -60,16 +60,7 @@ def decide(world: World) -> Plan:
         return Plan(requeue_after=hold)
     config = effective_config(world, tree)
     course = course_of(world, spec, tree, config)
-    verdicts = build_verdicts(
-        world=world,
-        spec=spec,
-        tree=tree,
-        phase=course.phase,
-        target=course.target,
-        waiting=course.unsettled,
-        config_problem=config.problem,
-        desired_workload=course.desired_workload,
-    )
+    verdicts = build_verdicts(Grounds(world, spec, tree, course, config.problem))
     metadata = _metadata(world, spec, tree, course)
     status = _status(world, tree, course, config, verdicts)
     if course.done_deleting and metadata is not None:

@@ -13,6 +13,7 @@ from hopper_operator.api.models import HopperInstanceStatus
 from hopper_operator.core.plan import Metadata
 from hopper_operator.core.views import InstanceView, OwnerReference
 
+# A JSON object on the wire: read only after checking what each value is.
 Json = Mapping[str, object]
 
 

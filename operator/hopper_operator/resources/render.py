@@ -7,18 +7,16 @@ when the create finds the object). The controller sends the requests one by one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from hopper_operator.core.config import config_map_name
 from hopper_operator.core.plan import ConfigMapWrite, DeploymentWrite, Plan, Write
 from hopper_operator.core.views import InstanceView
 from hopper_operator.resources import owned
 from hopper_operator.resources.events import event
-from hopper_operator.resources.patches import metadata_patch, status_patch
+from hopper_operator.resources.patches import Json, metadata_patch, status_patch
 from hopper_operator.resources.paths import (
     config_map_path,
     deployment_path,
@@ -48,7 +46,7 @@ class Request:
     verb: Verb
     path: str
     target: Target
-    body: Mapping[str, Any] | None = None
+    body: Json | None = None
     # The resourceVersion the write was decided from: the API server refuses it (409) if
     # the object changed since. A later write of the same target carries the version the
     # earlier one returned, as only our own write came in between.
