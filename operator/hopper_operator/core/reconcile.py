@@ -132,10 +132,11 @@ def replace_status(status: HopperInstanceStatus, **changes: object) -> HopperIns
 
 def status_changed(old: HopperInstanceStatus, new: HopperInstanceStatus) -> bool:
     """Whether writing `new` over `old` changes anything the API server keeps."""
-    return _stored(old) != _stored(new)
+    return stored(old) != stored(new)
 
 
-def _stored(status: HopperInstanceStatus) -> object:
+def stored(status: HopperInstanceStatus) -> dict[str, object]:
+    """The status as the API server keeps it (unset fields absent)."""
     return status.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 

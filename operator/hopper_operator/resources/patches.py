@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from hopper_operator.api.meta import FINALIZER
 from hopper_operator.api.models import HopperInstanceStatus
 from hopper_operator.core.plan import Metadata
+from hopper_operator.core.reconcile import stored
 from hopper_operator.core.views import InstanceView, OwnerReference
 
 # A JSON object on the wire: read only after checking what each value is.
@@ -37,11 +38,7 @@ def merge_patch(before: Json, after: Json) -> dict[str, object]:
 
 
 def status_patch(old: HopperInstanceStatus, new: HopperInstanceStatus) -> dict[str, object]:
-    return merge_patch(_stored(old), _stored(new))
-
-
-def _stored(status: HopperInstanceStatus) -> dict[str, object]:
-    return status.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return merge_patch(stored(old), stored(new))
 
 
 def owner_reference(ref: OwnerReference) -> dict[str, object]:
