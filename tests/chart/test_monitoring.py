@@ -104,7 +104,7 @@ SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), 
 def exported_names() -> set[str]:
     """Every series name the operator's registry exposes, suffixes included (a family with
     labels has no samples before its first use, so names come from the family's type)."""
-    metrics = Metrics(instances=list, queue_depth=lambda: 0)
+    metrics = Metrics(instances=list)
     return {
         family.name + suffix
         for family in metrics.registry.collect()

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from hopper_operator.core.patch import merge_patch
+from hopper_operator.resources.patches import merge_patch
 
 
 def apply_merge_patch(target: Any, patch: Any) -> Any:

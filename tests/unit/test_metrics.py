@@ -58,11 +58,8 @@ def _instance(name: str, phase: Phase, *, stalled: bool = False, ready_since: in
 
 def test_queue_reports_adds_waits_and_work_once_per_key() -> None:
     async def scenario() -> Metrics:
-        queue: WorkQueue[str] = WorkQueue()
-        metrics = Metrics(
-            instances=list, queue_depth=lambda: len(queue), workers=2, now=lambda: NOW
-        )
-        queue.observer = metrics.queue
+        metrics = Metrics(instances=list, workers=2, now=lambda: NOW)
+        queue: WorkQueue[str] = WorkQueue(observer=metrics.queue)
         queue.add("a")
         queue.add("a")  # deduplicated: not an add
         queue.add("b", 0.05)
@@ -97,7 +94,7 @@ def test_queue_reports_adds_waits_and_work_once_per_key() -> None:
 
 
 def test_reconcile_results_and_errors() -> None:
-    metrics = Metrics(instances=list, queue_depth=lambda: 0, now=lambda: NOW)
+    metrics = Metrics(instances=list, now=lambda: NOW)
     # Every result is there from the start, at zero: rate() and ratios need the series.
     assert _get(metrics, "controller_runtime_reconcile_total", result="error") == 0
     assert (
@@ -122,7 +119,7 @@ def test_instances_stalled_and_oldest_transition() -> None:
         _instance("c", Phase.STARTING, ready_since=700, stalled=True),
         _instance("d", Phase.STOPPING, ready_since=5),
     ]
-    metrics = Metrics(instances=lambda: views, queue_depth=lambda: 0, now=lambda: NOW)
+    metrics = Metrics(instances=lambda: views, now=lambda: NOW)
     assert _get(metrics, "hopper_instances", scope="GLOBAL", phase="Starting") == 2
     assert _get(metrics, "hopper_instances", phase="Running") == 1
     stalled = {"scope": "GLOBAL", "reason": "DeploymentFailed"}
@@ -133,7 +130,7 @@ def test_instances_stalled_and_oldest_transition() -> None:
 
 
 def test_build_info_and_process_metrics() -> None:
-    metrics = Metrics(instances=list, queue_depth=lambda: 0, now=lambda: NOW)
+    metrics = Metrics(instances=list, now=lambda: NOW)
     assert _get(metrics, "hopper_operator_build_info") == 1
     assert _get(metrics, "process_resident_memory_bytes") > 0
     assert _get(metrics, "process_open_fds") > 0
@@ -141,7 +138,7 @@ def test_build_info_and_process_metrics() -> None:
 
 def test_leader_gauge_follows_the_election() -> None:
     leading = [False]
-    metrics = Metrics(instances=list, queue_depth=lambda: 0, leading=lambda: leading[0])
+    metrics = Metrics(instances=list, leading=lambda: leading[0])
     assert _get(metrics, "hopper_leader") == 0
     leading[0] = True
     assert _get(metrics, "hopper_leader") == 1

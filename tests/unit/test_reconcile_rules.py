@@ -15,6 +15,7 @@ from hopper_operator.core.plan import ConfigMapWrite, DeploymentWrite, Plan, Wri
 from hopper_operator.core.reconcile import decide
 from hopper_operator.core.views import InstanceView, WorkloadView
 from hopper_operator.core.workload import workload_hash
+from hopper_operator.resources.patches import metadata_patch, status_patch
 from tests.unit.builders import NOW, view, world
 
 RUNTIME = {"image": "img:1", "replicas": 1}
@@ -24,21 +25,22 @@ def conditions(plan: Plan) -> dict[str, tuple[str, str]]:
     return {c.type: (c.status, c.reason) for c in plan.status.conditions}
 
 
-def metadata(plan: Plan) -> dict[str, object]:
-    return dict(plan.metadata or {})
+def metadata(plan: Plan, me: InstanceView) -> dict[str, object]:
+    """The plan's metadata change, as the merge patch `render` sends for it."""
+    return metadata_patch(me, plan.metadata) if plan.metadata else {}
 
 
 def test_first_pass_adds_finalizer_labels_owner_and_config() -> None:
     parent = view("acme", phase="Running", ready=True, config={"a": {"x": 1, "y": 1}})
     me = view("web", "PROJECT", parent="acme", finalizers=(), config={"a": {"y": 2}})
     plan = decide(world(me, parent))
-    assert metadata(plan)["finalizers"] == [FINALIZER]
-    assert metadata(plan)["labels"] == {
+    assert metadata(plan, me)["finalizers"] == [FINALIZER]
+    assert metadata(plan, me)["labels"] == {
         Label.SCOPE: "PROJECT",
         Label.PARENT: "acme",
         Label.ROOT: "acme",
     }
-    assert metadata(plan)["ownerReferences"] == [
+    assert metadata(plan, me)["ownerReferences"] == [
         {
             "apiVersion": "hopper.dev/v1alpha1",
             "kind": "HopperInstance",
@@ -49,7 +51,9 @@ def test_first_pass_adds_finalizer_labels_owner_and_config() -> None:
         }
     ]
     merged = {"a": {"x": 1, "y": 2}}
-    assert plan.config_map == ConfigMapWrite(Write.CREATE, merged, config_hash(merged))
+    assert plan.config_map == ConfigMapWrite(
+        Write.ENSURE, merged, config_hash(merged), exists=False
+    )
     assert plan.status.phase is Phase.STARTING and plan.status.depth == 1
     assert plan.status.effective_config_hash == config_hash({"a": {"x": 1, "y": 2}})
 
@@ -58,9 +62,9 @@ def test_recreated_parent_gets_its_new_uid_but_a_deleting_one_is_left_alone() ->
     me = view("web", "PROJECT", parent="acme", phase="Running")
     new_parent = view("acme", phase="Running", ready=True, uid="new-uid")
     plan = decide(world(me, new_parent))
-    assert [ref["uid"] for ref in metadata(plan)["ownerReferences"]] == ["new-uid"]  # type: ignore[attr-defined]
+    assert [ref["uid"] for ref in metadata(plan, me)["ownerReferences"]] == ["new-uid"]  # type: ignore[attr-defined]
     deleting = view("acme", phase="Stopping", deleting=True)
-    assert "ownerReferences" not in metadata(decide(world(me, deleting)))
+    assert "ownerReferences" not in metadata(decide(world(me, deleting)), me)
 
 
 def test_missing_parent_waits_without_moving() -> None:
@@ -88,7 +92,7 @@ def test_wrong_parent_scope_stalls_and_warns_once() -> None:
             view("acme", phase="Running", ready=True),
         )
     )
-    assert again.events == () and again.status_patch is None  # no write while nothing changes
+    assert again.events == () and not again.status_changed  # no write while nothing changes
 
 
 def _restart(token: str, phase: str = "Running", **status: Any) -> InstanceView:
@@ -97,9 +101,10 @@ def _restart(token: str, phase: str = "Running", **status: Any) -> InstanceView:
 
 
 def test_restart_walks_down_then_up_and_records_its_token() -> None:
-    plan = decide(world(_restart("t1")))
+    me = _restart("t1")
+    plan = decide(world(me))
     assert plan.status.phase is Phase.STOPPING
-    assert plan.status_patch is not None and plan.status_patch["lastRestart"] == "t1"
+    assert plan.status_changed and status_patch(me.status, plan.status)["lastRestart"] == "t1"
 
 
 def test_restart_tokens_compare_as_text_not_as_times() -> None:
@@ -156,9 +161,9 @@ def test_ephemeral_deletes_itself_once_stopped() -> None:
 def test_deletion_releases_the_finalizer_only_when_the_workload_is_gone() -> None:
     me = view("d", phase="Stopped", deleting=True, runtime=RUNTIME)
     pods_left = decide(world(me, pods=1))
-    assert "finalizers" not in metadata(pods_left)
+    assert "finalizers" not in metadata(pods_left, me)
     done = decide(world(me))
-    assert metadata(done)["finalizers"] == []
+    assert metadata(done, me)["finalizers"] == []
     assert replace(done, metadata=None, status=Plan().status) == Plan()  # the object goes
 
 
@@ -206,15 +211,15 @@ def test_a_new_child_holds_silently_while_its_parent_settles() -> None:
     starting = view("acme", phase="Starting")
     fresh = view("web", "PROJECT", parent="acme", created=just_now)
     plan = decide(world(fresh, starting))
-    assert plan.status_patch is None and plan.metadata is None and plan.events == ()
+    assert not plan.status_changed and plan.metadata is None and plan.events == ()
     assert plan.requeue_after == PARENT_SETTLE_SECONDS - 1
     assert decide(world(fresh)).requeue_after == PARENT_SETTLE_SECONDS - 1  # no parent yet
     old = view("web", "PROJECT", parent="acme", created="2026-11-26T11:00:00Z")
-    assert decide(world(old, starting)).status_patch is not None  # past the grace: report
+    assert decide(world(old, starting)).status_changed  # past the grace: report
     settled = view("acme", phase="Running", ready=True)
     assert decide(world(fresh, settled)).status.phase is Phase.STARTING
     stopped = view("acme", phase="Created", state="Stopped", ready=True)
-    assert decide(world(fresh, stopped)).status_patch is not None  # nothing to wait for
+    assert decide(world(fresh, stopped)).status_changed  # nothing to wait for
 
 
 def test_the_deployment_is_applied_only_when_what_it_was_built_from_changed() -> None:
@@ -227,17 +232,17 @@ def test_the_deployment_is_applied_only_when_what_it_was_built_from_changed() ->
     older = replace(same, spec_hash="from-another-spec")
     plan = decide(world(me, workload=older, config_map_hash=digest))
     assert plan.deployment == DeploymentWrite(
-        Write.APPLY, Runtime.model_validate(RUNTIME), 1, digest
+        Write.ENSURE, Runtime.model_validate(RUNTIME), 1, digest
     )
 
 
 def test_the_config_map_is_created_applied_or_deleted() -> None:
     me = view("g", phase="Running", config={"k": "v"})
     assert decide(world(me)).config_map == ConfigMapWrite(
-        Write.CREATE, {"k": "v"}, config_hash({"k": "v"})
+        Write.ENSURE, {"k": "v"}, config_hash({"k": "v"}), exists=False
     )
     stale = decide(world(me, config_map_hash="old"))
-    assert stale.config_map is not None and stale.config_map.write is Write.APPLY
+    assert stale.config_map is not None and stale.config_map.exists
     terminating = view("g", phase="Stopped", state="Terminated")
     plan = decide(world(terminating, config_map_hash="old"))
     assert plan.status.phase is Phase.TERMINATED

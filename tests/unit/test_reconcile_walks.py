@@ -18,6 +18,7 @@ from hopper_operator.core.plan import Plan, Write
 from hopper_operator.core.reconcile import World, advance, decide
 from hopper_operator.core.views import InstanceView, WorkloadView, instance_view
 from hopper_operator.core.workload import workload_hash
+from hopper_operator.resources.patches import metadata_patch
 from tests.unit.builders import body, view, world
 
 RUNTIME = {"image": "example/router:1", "replicas": 2}
@@ -26,7 +27,8 @@ PARENTS: list[str | Phase] = ["root", "missing", *Phase]
 
 def written(instance_body: dict[str, Any], plan: Plan) -> dict[str, Any]:
     """The object after the API server took the plan's metadata and status patches."""
-    meta = {**instance_body["metadata"], **(plan.metadata or {})}
+    change = metadata_patch(instance_view(instance_body), plan.metadata) if plan.metadata else {}
+    meta = {**instance_body["metadata"], **change}
     meta["resourceVersion"] = str(int(meta["resourceVersion"]) + 1)
     status = plan.status.model_dump(mode="json", by_alias=True, exclude_none=True)
     return {**instance_body, "metadata": meta, "status": status}
@@ -35,7 +37,7 @@ def written(instance_body: dict[str, Any], plan: Plan) -> dict[str, Any]:
 def applied(plan: Plan) -> WorkloadView | None:
     """The Deployment an ideal cluster makes of the plan's apply: at once available."""
     write = plan.deployment
-    if write is None or write.write is not Write.APPLY or write.runtime is None:
+    if write is None or write.write is not Write.ENSURE or write.runtime is None:
         return None
     return WorkloadView(
         spec_hash=workload_hash(write.runtime, write.replicas, write.config_digest),

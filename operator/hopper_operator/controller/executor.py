@@ -11,25 +11,26 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from hopper_operator.kube.client import ConflictError
+from hopper_operator.resources.patches import Json
 from hopper_operator.resources.render import Request, Requests, Target, Verb
 
 logger = logging.getLogger(__name__)
 
 # The last response for each object written, e.g. the instance after its status patch.
-Written = dict[Target, Mapping[str, Any]]
+Written = dict[Target, Json]
 
 
 class Writer(Protocol):
     """The writes of `kube.client.Kube`: what the executor needs of a client."""
 
-    async def create(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]: ...
+    async def create(self, path: str, body: Json) -> Json: ...
 
-    async def merge_patch(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]: ...
+    async def merge_patch(self, path: str, body: Json) -> Json: ...
 
-    async def apply(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]: ...
+    async def apply(self, path: str, body: Json) -> Json: ...
 
     async def delete(self, path: str) -> None: ...
 
@@ -57,9 +58,7 @@ class Executor:
         """Let Events still being posted finish (at shutdown)."""
         await asyncio.gather(*self._posting, return_exceptions=True)
 
-    async def _send(
-        self, request: Request, body: Mapping[str, Any] | None
-    ) -> Mapping[str, Any] | None:
+    async def _send(self, request: Request, body: Json | None) -> Json | None:
         """Send `request` with `body` (its guarded body); on 409, its fallback as it is."""
         try:
             return await self._call(request.verb, request.path, body)
@@ -69,9 +68,7 @@ class Executor:
                 raise
             return await self._call(fallback.verb, fallback.path, fallback.body)
 
-    async def _call(
-        self, verb: Verb, path: str, body: Mapping[str, Any] | None
-    ) -> Mapping[str, Any] | None:
+    async def _call(self, verb: Verb, path: str, body: Json | None) -> Json | None:
         if verb is Verb.DELETE:
             await self.kube.delete(path)
             return None
@@ -89,13 +86,20 @@ class Executor:
             logger.warning("could not post Event at %s: %r", request.path, error)
 
 
-def _guarded(request: Request, written: Written) -> Mapping[str, Any] | None:
+def _guarded(request: Request, written: Written) -> Json | None:
     """The body with its precondition: the version decided from, or our own last write."""
     body = request.body
     if request.precondition is None or body is None:
         return body
     version = request.precondition
     if request.target in written:
-        version = written[request.target]["metadata"]["resourceVersion"]
-    metadata = {**body.get("metadata", {}), "resourceVersion": version}
+        version = _resource_version(written[request.target])
+    metadata = body.get("metadata")
+    metadata = {**(metadata if isinstance(metadata, Mapping) else {}), "resourceVersion": version}
     return {**body, "metadata": metadata}
+
+
+def _resource_version(body: Json) -> str:
+    metadata = body.get("metadata")
+    version = metadata.get("resourceVersion") if isinstance(metadata, Mapping) else None
+    return str(version or "")

@@ -29,16 +29,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
-
-from hopper_operator.kube.client import ConflictError, Kube, KubeError, NotFoundError
+from hopper_operator.kube.client import TRANSIENT, ConflictError, Kube, NotFoundError
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_LEASE_NAME = "hopper-operator"
 SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
-# What an attempt may fail with and still be retried: the API said no, or the way there.
-TRANSIENT = (KubeError, aiohttp.ClientError, OSError, TimeoutError)
 
 
 @dataclass(frozen=True)

@@ -105,10 +105,13 @@ def _in_phase_seconds(view: InstanceView, now: datetime) -> float:
 class _QueueMetrics(QueueObserver):
     """client-go's workqueue metrics, as controller-runtime registers them."""
 
-    def __init__(self, registry: CollectorRegistry, depth: Callable[[], int]) -> None:
+    def __init__(self, registry: CollectorRegistry) -> None:
         label = {"name": CONTROLLER}
-        gauge = Gauge("workqueue_depth", "Current depth of workqueue", ["name"], registry=registry)
-        gauge.labels(**label).set_function(depth)
+        # Counted as client-go does (up on an add, down on a take), so that the queue can be
+        # built with its observer, and the observer without the queue.
+        self._depth = Gauge(
+            "workqueue_depth", "Current depth of workqueue", ["name"], registry=registry
+        ).labels(**label)
         self._adds = Counter(
             "workqueue_adds",
             "Total number of adds handled by workqueue",
@@ -144,11 +147,13 @@ class _QueueMetrics(QueueObserver):
 
     def added(self) -> None:
         self._adds.inc()
+        self._depth.inc()
 
     def retried(self) -> None:
         self._retries.inc()
 
     def taken(self, waited: float) -> None:
+        self._depth.dec()
         self._waited.observe(waited)
         self.active_workers.inc()
 
@@ -157,11 +162,57 @@ class _QueueMetrics(QueueObserver):
         self.active_workers.dec()
 
 
+def _constants(registry: CollectorRegistry, workers: int, leading: Callable[[], bool]) -> None:
+    """The series that describe the process rather than count what it does."""
+    Gauge(
+        "hopper_operator_build_info",
+        "The operator's version and runtime; the value is always 1.",
+        ["version", "python_version", "kopf_version"],
+        registry=registry,
+    ).labels(version("hopper-operator"), platform.python_version(), version("kopf")).set(1)
+    Gauge(
+        "controller_runtime_max_concurrent_reconciles",
+        "Maximum number of concurrent reconciles per controller",
+        ["controller"],
+        registry=registry,
+    ).labels(controller=CONTROLLER).set(workers)
+    Gauge(
+        "hopper_leader",
+        "1 while this replica is sure it holds the leader Lease (only it writes), else 0.",
+        registry=registry,
+    ).set_function(lambda: float(leading()))
+
+
+def _reconcile_series(registry: CollectorRegistry) -> tuple[Counter, Counter, Histogram]:
+    """controller-runtime's reconcile series: by result, errors, and time per reconcile."""
+    reconciles = Counter(
+        "controller_runtime_reconcile",
+        "Total number of reconciliations per controller",
+        ["controller", "result"],
+        registry=registry,
+    )
+    for result in Result:  # every result from the start: rate() needs the zero
+        reconciles.labels(CONTROLLER, result.value)
+    errors = Counter(
+        "controller_runtime_reconcile_errors",
+        "Total number of reconciliation errors per controller",
+        ["controller"],
+        registry=registry,
+    ).labels(controller=CONTROLLER)
+    time = Histogram(
+        "controller_runtime_reconcile_time_seconds",
+        "Length of time per reconciliation per controller",
+        ["controller"],
+        buckets=RECONCILE_BUCKETS,
+        registry=registry,
+    ).labels(controller=CONTROLLER)
+    return reconciles, errors, time
+
+
 class Metrics:
     def __init__(
         self,
         instances: Callable[[], Iterable[InstanceView]],
-        queue_depth: Callable[[], int],
         workers: int = 1,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         leading: Callable[[], bool] = lambda: True,
@@ -171,57 +222,21 @@ class Metrics:
         for default in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
             self.registry.register(default)
         self.registry.register(_InstanceCollector(instances, now))
-        self.queue = _QueueMetrics(self.registry, queue_depth)
-        Gauge(
-            "hopper_operator_build_info",
-            "The operator's version and runtime; the value is always 1.",
-            ["version", "python_version", "kopf_version"],
-            registry=self.registry,
-        ).labels(version("hopper-operator"), platform.python_version(), version("kopf")).set(1)
-        Gauge(
-            "controller_runtime_max_concurrent_reconciles",
-            "Maximum number of concurrent reconciles per controller",
-            ["controller"],
-            registry=self.registry,
-        ).labels(controller=CONTROLLER).set(workers)
-        Gauge(
-            "hopper_leader",
-            "1 while this replica is sure it holds the leader Lease (only it writes), else 0.",
-            registry=self.registry,
-        ).set_function(lambda: float(leading()))
+        self.queue = _QueueMetrics(self.registry)
+        _constants(self.registry, workers, leading)
         self.transitions = Counter(
             "hopper_transitions_total",
             "Lifecycle transitions taken, by source and target phase.",
             ["from_phase", "to_phase"],
             registry=self.registry,
         )
-        self._reconciles = Counter(
-            "controller_runtime_reconcile",
-            "Total number of reconciliations per controller",
-            ["controller", "result"],
-            registry=self.registry,
-        )
-        self._errors = Counter(
-            "controller_runtime_reconcile_errors",
-            "Total number of reconciliation errors per controller",
-            ["controller"],
-            registry=self.registry,
-        ).labels(controller=CONTROLLER)
+        self._reconciles, self._errors, self._reconcile_time = _reconcile_series(self.registry)
         self.unexpected_errors = Counter(
             "hopper_reconcile_unexpected_errors_total",
             "Reconciles that failed with an exception nobody expected (a bug; retried too).",
             ["kind"],
             registry=self.registry,
         )
-        self._reconcile_time = Histogram(
-            "controller_runtime_reconcile_time_seconds",
-            "Length of time per reconciliation per controller",
-            ["controller"],
-            buckets=RECONCILE_BUCKETS,
-            registry=self.registry,
-        ).labels(controller=CONTROLLER)
-        for result in Result:  # every result from the start: rate() needs the zero
-            self._reconciles.labels(CONTROLLER, result.value)
 
     def reconciled(self, result: Result, seconds: float) -> None:
         self._reconciles.labels(CONTROLLER, result.value).inc()

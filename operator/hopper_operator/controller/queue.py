@@ -4,9 +4,11 @@ A key is queued at most once; a key being processed is never processed twice at 
 time, and one queued meanwhile runs again afterwards. A burst of events for one object
 (or of children changing under one parent) collapses into one reconcile.
 
-Nothing here drops a key: a handler that raises gets its key back after a capped, jittered
-exponential backoff, and one cancelled mid-way (its worker stopped: leadership lost, or
-shutdown) gets it back at once, for whichever worker serves the queue next.
+Like client-go's rate-limited queue, it does what it is told: `add` (after a delay),
+`add_rate_limited` (after the key's capped, jittered exponential backoff) and `forget` (reset
+that backoff). What to tell it is `controller.outcome`'s business; the queue's own is a
+worker stopped mid-way (leadership lost, or shutdown), whose key comes back at once for
+whichever worker serves the queue next.
 """
 
 from __future__ import annotations
@@ -15,13 +17,11 @@ import asyncio
 import contextlib
 import heapq
 import itertools
-import logging
 import random
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
-logger = logging.getLogger(__name__)
 
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 60.0
@@ -71,9 +71,11 @@ class Backoff(Generic[K]):
 
 
 class WorkQueue(Generic[K]):
-    def __init__(self) -> None:
-        self.observer = QueueObserver()
-        self.backoff: Backoff[K] = Backoff()
+    def __init__(
+        self, *, observer: QueueObserver | None = None, backoff: Backoff[K] | None = None
+    ) -> None:
+        self.observer = observer or QueueObserver()
+        self.backoff: Backoff[K] = backoff or Backoff()
         self._heap: list[tuple[float, int, K]] = []
         self._due: dict[K, float] = {}
         self._active: set[K] = set()
@@ -124,7 +126,7 @@ class WorkQueue(Generic[K]):
             # Counted as an add when it was queued; its wait started then, too.
             self._schedule(key, self._again.pop(key))
 
-    def retry(self, key: K, retry_after: float | None = None) -> float:
+    def add_rate_limited(self, key: K, retry_after: float | None = None) -> float:
         """Queue `key` again after its backoff (a failure); the delay chosen."""
         self.observer.retried()
         delay = self.backoff.next_delay(key, retry_after)
@@ -138,7 +140,8 @@ class WorkQueue(Generic[K]):
     async def serve(self, handle: Callable[[K], Awaitable[None]]) -> None:
         """One worker: take keys forever and handle each; run several for concurrency.
 
-        `handle` is expected to queue its own retries; what it lets escape is retried here.
+        `handle` tells the queue what becomes of its key and raises nothing: the queue does
+        not second-guess it. Only a worker stopped mid-way puts its key back.
         """
         while True:
             # Yield once per key: a key due at once and a handler that never suspends (a
@@ -153,9 +156,6 @@ class WorkQueue(Generic[K]):
             except asyncio.CancelledError:
                 self.add(key)  # stopped mid-way: the next worker to serve takes it again
                 raise
-            except Exception:
-                delay = self.retry(key)
-                logger.exception("unhandled error while processing %s; retry in %.1fs", key, delay)
             finally:
                 self.observer.done(asyncio.get_running_loop().time() - started)
                 self._done(key)

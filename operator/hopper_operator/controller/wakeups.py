@@ -9,12 +9,13 @@ the echo of a version its last pass already decided on.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 from hopper_operator.api.enums import ConditionType, Phase
-from hopper_operator.controller.reconciler import Decided, Key, Lookup
+from hopper_operator.controller.indexes import Lookup
+from hopper_operator.controller.records import Key, Records
 from hopper_operator.core.views import InstanceView
 
 
@@ -26,7 +27,7 @@ class Signature(NamedTuple):
     phase: Phase
     ready: str | None
     effective_config_hash: str | None
-    config: Any
+    config: Mapping[str, object] | None
 
 
 def signature(view: InstanceView) -> Signature:
@@ -43,6 +44,8 @@ def signature(view: InstanceView) -> Signature:
 
 class Queue(Protocol):
     def add(self, key: Key, delay: float = 0.0) -> None: ...
+
+    def forget(self, key: Key) -> None: ...
 
 
 # A parent recounts its children once they have not changed phase for a moment, and at
@@ -94,11 +97,9 @@ class Recount:
 @dataclass
 class Wakeups:
     queue: Queue
-    children: Lookup  # (namespace, parent name) -> child names
+    children: Lookup[str]  # (namespace, parent name) -> child names
     recount: Recount
-    decided: Decided = field(default_factory=Decided)  # the reconciler's: echoes to skip
-    # Told of every version of an instance the watch brings (a newer one resets a backoff).
-    fresh: Callable[[Key, str], None] = lambda key, version: None
+    records: Records = field(default_factory=Records)  # the reconciler's: echoes to skip
     _signatures: dict[Key, Signature] = field(default_factory=dict)
 
     def instance(self, view: InstanceView, *, gone: bool) -> None:
@@ -108,8 +109,9 @@ class Wakeups:
         after = None if gone else signature(view)
         if after is not None:
             self._signatures[key] = after
-            self.fresh(key, view.resource_version)
-            if not self.decided.covers(key, view.resource_version):
+            if self.records.fresh(key, view.resource_version):
+                self.queue.forget(key)  # newer than what failed: its backoff starts over
+            if not self.records.covers(key, view.resource_version):
                 self.queue.add(key)
         if after != before:
             for child in self.children(key):
@@ -120,7 +122,7 @@ class Wakeups:
 
     def config_map(self, owner: Key, config_map_hash: str | None, *, gone: bool) -> None:
         """The ConfigMap of `owner` was added, changed or deleted (`gone`)."""
-        if gone or not self.decided.holds_config(owner, config_map_hash):
+        if gone or not self.records.holds_config(owner, config_map_hash):
             self.queue.add(owner)
 
     def owned(self, owner: Key) -> None:

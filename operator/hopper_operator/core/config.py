@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 # A ConfigMap holds at most 1 MiB; stay well below so the object and its metadata fit.
 MAX_CONFIG_BYTES = 256 * 1024
@@ -16,7 +15,10 @@ def config_map_name(instance: str) -> str:
     return f"{instance}-config"
 
 
-def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+Config = Mapping[str, object]  # free-form JSON, as spec.config holds it
+
+
+def deep_merge(base: Config, override: Config) -> dict[str, object]:
     """`override` wins key by key; two objects under one key merge, anything else replaces."""
     merged = dict(base)
     for key, value in override.items():
@@ -28,16 +30,17 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
     return merged
 
 
-def effective_config(configs_from_root: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    merged: dict[str, Any] = {}
+def merge_down(configs_from_root: Iterable[Config]) -> dict[str, object]:
+    """The configs of a chain of instances, root first, merged: the inherited config."""
+    merged: dict[str, object] = {}
     for config in configs_from_root:
         merged = deep_merge(merged, config)
     return merged
 
 
-def canonical_json(config: Mapping[str, Any]) -> str:
+def canonical_json(config: Config) -> str:
     return json.dumps(config, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def config_hash(config: Mapping[str, Any]) -> str:
+def config_hash(config: Config) -> str:
     return hashlib.sha256(canonical_json(config).encode()).hexdigest()[:16]

@@ -7,7 +7,6 @@ metadata) follows from where the instance is going and whether it may move now.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from hopper_operator.api.enums import DesiredState, Phase
 from hopper_operator.api.meta import parse_time
@@ -26,7 +25,7 @@ PARENT_SETTLE_SECONDS = 10.0
 
 @dataclass(frozen=True)
 class EffectiveConfig:
-    values: dict[str, Any] | None  # None while an ancestor is missing
+    values: dict[str, object] | None  # None while an ancestor is missing
     digest: str | None  # of `values`, else the last one recorded in status
     problem: str | None
 

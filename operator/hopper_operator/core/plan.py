@@ -1,7 +1,9 @@
-"""A plan: every write one reconcile step makes, decided before any request is sent.
+"""A plan: what one reconcile step changes, decided before any request is sent.
 
-`resources.render` turns a plan into requests; the controller sends them in order. Nothing
-after `decide` chooses what to write, only how to say it.
+The plan is intent, typed: the status the instance should have, its labels, owner and
+finalizer, the owned objects it should (not) have, its Events. How each is said on the
+wire (merge patches, the ownerReference body, create or apply and the fallback between
+them) is `resources.render`'s business; nothing after `decide` chooses what to change.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 
 from hopper_operator.api.enums import Phase
 from hopper_operator.api.models import HopperInstanceStatus
@@ -17,8 +18,7 @@ from hopper_operator.api.runtime import Runtime
 
 
 class Write(StrEnum):
-    CREATE = "create"  # an object the index has not seen: a plain POST is cheapest
-    APPLY = "apply"  # server-side apply over what exists
+    ENSURE = "ensure"  # the object should exist, as built from the write's values
     DELETE = "delete"
 
 
@@ -66,8 +66,9 @@ def one_per_pass(events: Iterable[Event]) -> tuple[Event, ...]:
 @dataclass(frozen=True)
 class ConfigMapWrite:
     write: Write
-    config: Mapping[str, Any] = field(default_factory=dict)  # the effective config
+    config: Mapping[str, object] = field(default_factory=dict)  # the effective config
     digest: str | None = None
+    exists: bool = False  # the index holds one already (with another hash)
 
 
 @dataclass(frozen=True)
@@ -79,14 +80,31 @@ class DeploymentWrite:
 
 
 @dataclass(frozen=True)
-class Plan:
-    """The writes of one step, in the order they are made; None means "leave it"."""
+class Owner:
+    """The instance the controller reference must name (its parent)."""
 
-    metadata: Mapping[str, Any] | None = None  # merge patch of the instance's metadata
+    name: str
+    uid: str
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """What changes in the instance's own metadata; None: leave that part as it is."""
+
+    labels: Mapping[str, str] | None = None  # the whole label set it should have
+    owner: Owner | None = None  # the controller reference must name this instance
+    finalizer: bool | None = None  # ours added (True) or released (False)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The changes of one step, in the order they are made; None means "leave it"."""
+
+    metadata: Metadata | None = None
     config_map: ConfigMapWrite | None = None
     deployment: DeploymentWrite | None = None
-    status_patch: Mapping[str, Any] | None = None
     status: HopperInstanceStatus = field(default_factory=HopperInstanceStatus)
+    status_changed: bool = False  # `status` differs from the instance's: write it
     events: tuple[Event, ...] = ()
     delete_instance: bool = False
     requeue_after: float | None = None
@@ -94,5 +112,6 @@ class Plan:
 
     @property
     def writes(self) -> bool:
-        owned = (self.metadata, self.config_map, self.deployment, self.status_patch)
-        return self.delete_instance or any(write is not None for write in owned)
+        owned = (self.metadata, self.config_map, self.deployment)
+        changed = self.delete_instance or self.status_changed
+        return changed or any(write is not None for write in owned)

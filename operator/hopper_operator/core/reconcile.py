@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from hopper_operator.api.enums import ConditionType, InstanceType, Phase, Reason
-from hopper_operator.api.meta import FINALIZER, KIND, Label
+from hopper_operator.api.meta import FINALIZER, Label
 from hopper_operator.api.models import HopperInstanceSpec, HopperInstanceStatus
 from hopper_operator.core.conditions import Verdict, settle
 from hopper_operator.core.config import (
@@ -27,20 +26,20 @@ from hopper_operator.core.course import (
     effective_config,
     parent_settling,
 )
-from hopper_operator.core.patch import merge_patch
 from hopper_operator.core.plan import (
     ConfigMapWrite,
     DeploymentWrite,
     Event,
     EventType,
+    Metadata,
+    Owner,
     Plan,
     Write,
     step_event,
 )
-from hopper_operator.core.tree import owner_reference
-from hopper_operator.core.verdicts import children_counts
+from hopper_operator.core.verdicts import Grounds, children_counts
 from hopper_operator.core.verdicts import verdicts as build_verdicts
-from hopper_operator.core.views import InstanceView, WorkloadView
+from hopper_operator.core.views import InstanceView, OwnerReference, WorkloadView
 from hopper_operator.core.workload import workload_hash
 from hopper_operator.core.world import Tree, World, tree_of
 
@@ -61,16 +60,7 @@ def decide(world: World) -> Plan:
         return Plan(requeue_after=hold)
     config = effective_config(world, tree)
     course = course_of(world, spec, tree, config)
-    verdicts = build_verdicts(
-        world=world,
-        spec=spec,
-        tree=tree,
-        phase=course.phase,
-        target=course.target,
-        waiting=course.unsettled,
-        config_problem=config.problem,
-        desired_workload=course.desired_workload,
-    )
+    verdicts = build_verdicts(Grounds(world, spec, tree, course, config.problem))
     metadata = _metadata(world, spec, tree, course)
     status = _status(world, tree, course, config, verdicts)
     if course.done_deleting and metadata is not None:
@@ -80,8 +70,8 @@ def decide(world: World) -> Plan:
         metadata=metadata,
         config_map=_config_map(world, course, config),
         deployment=_deployment(world, spec, course, config),
-        status_patch=status_patch(me.status, status),
         status=status,
+        status_changed=status_changed(me.status, status),
         events=_events(me, course, verdicts),
         delete_instance=_expired_ephemeral(me, spec, course),
         requeue_after=_requeue_after(status, world.now),
@@ -118,7 +108,7 @@ def _next_status(world: World, phase: Phase, *, stepped: bool) -> HopperInstance
     status = me.status
     if not stepped:
         return replace_status(status, phase=status.phase or Phase.CREATED)
-    changes: dict[str, Any] = {"phase": phase}
+    changes: dict[str, object] = {"phase": phase}
     if phase in (Phase.STOPPING, Phase.STARTING):
         # Stopping or starting carries out every restart asked for before it. "" when none
         # was: a recorded value, even empty, tells this status from one written before
@@ -136,16 +126,18 @@ def _next_status(world: World, phase: Phase, *, stepped: bool) -> HopperInstance
     return replace_status(status, **changes)
 
 
-def replace_status(status: HopperInstanceStatus, **changes: Any) -> HopperInstanceStatus:
+def replace_status(status: HopperInstanceStatus, **changes: object) -> HopperInstanceStatus:
     return status.model_copy(update=changes)
 
 
-def _dump(status: HopperInstanceStatus) -> dict[str, Any]:
+def status_changed(old: HopperInstanceStatus, new: HopperInstanceStatus) -> bool:
+    """Whether writing `new` over `old` changes anything the API server keeps."""
+    return stored(old) != stored(new)
+
+
+def stored(status: HopperInstanceStatus) -> dict[str, object]:
+    """The status as the API server keeps it (unset fields absent)."""
     return status.model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
-def status_patch(old: HopperInstanceStatus, new: HopperInstanceStatus) -> dict[str, Any] | None:
-    return merge_patch(_dump(old), _dump(new)) or None
 
 
 def _requeue_after(status: HopperInstanceStatus, now: datetime) -> float | None:
@@ -182,7 +174,7 @@ def _unreadable(world: World) -> Plan:
         observed_generation=me.generation,
         conditions=settle(verdicts, list(me.status.conditions), me.generation, world.now),
     )
-    return Plan(status_patch=status_patch(me.status, status), status=status)
+    return Plan(status=status, status_changed=status_changed(me.status, status))
 
 
 # --- the owned objects ---------------------------------------------------------------------
@@ -199,8 +191,7 @@ def _config_map(world: World, course: Course, config: EffectiveConfig) -> Config
         or world.config_map_hash == config.digest
     ):
         return None
-    write = Write.APPLY if exists else Write.CREATE
-    return ConfigMapWrite(write, config.values, config.digest)
+    return ConfigMapWrite(Write.ENSURE, config.values, config.digest, exists=exists)
 
 
 def _deployment(
@@ -216,7 +207,7 @@ def _deployment(
     current = world.workload
     if current is not None and current.spec_hash == workload_hash(runtime, replicas, digest):
         return None
-    return DeploymentWrite(Write.APPLY, runtime, replicas, digest)
+    return DeploymentWrite(Write.ENSURE, runtime, replicas, digest)
 
 
 def _expired_ephemeral(me: InstanceView, spec: HopperInstanceSpec, course: Course) -> bool:
@@ -233,8 +224,8 @@ def _expired_ephemeral(me: InstanceView, spec: HopperInstanceSpec, course: Cours
 
 def _metadata(
     world: World, spec: HopperInstanceSpec, tree: Tree, course: Course
-) -> dict[str, Any] | None:
-    """The merge patch of labels, owner references and finalizers, or None."""
+) -> Metadata | None:
+    """What changes in labels, the controller reference and the finalizer, or None."""
     me = world.instance
     labels = dict(me.labels)
     labels[Label.SCOPE] = spec.scope.value
@@ -242,23 +233,25 @@ def _metadata(
         labels[Label.PARENT] = spec.parent_name
     if tree.root:
         labels[Label.ROOT] = tree.root
-    changes: dict[str, Any] = {}
-    if labels != me.labels:
-        changes["labels"] = labels
+    owner = None
     # A parent being deleted is left alone: with --cascade=orphan the garbage collector is
     # removing this very reference, and putting it back would fight the collector.
     if tree.parent is not None and not tree.parent.deleting:
-        refs = [
-            r for r in me.owner_references if not (r.get("kind") == KIND and r.get("controller"))
-        ]
-        refs.append(owner_reference(tree.parent.name, tree.parent.uid))
-        if refs != list(me.owner_references):
-            changes["ownerReferences"] = refs
+        owner = Owner(tree.parent.name, tree.parent.uid)
+        owner = None if _names_controller(me.owner_references, owner) else owner
+    finalizer = None
     if me.deleting and course.done_deleting and FINALIZER in me.finalizers:
-        changes["finalizers"] = [f for f in me.finalizers if f != FINALIZER]
+        finalizer = False
     elif not me.deleting and FINALIZER not in me.finalizers:
-        changes["finalizers"] = [*me.finalizers, FINALIZER]
-    return changes or None
+        finalizer = True
+    changed = Metadata(labels if labels != me.labels else None, owner, finalizer)
+    return changed if changed != Metadata() else None
+
+
+def _names_controller(refs: tuple[OwnerReference, ...], owner: Owner) -> bool:
+    """`refs` end with the controller reference to `owner` and name no other controller."""
+    others = tuple(ref for ref in refs if not ref.instance_controller)
+    return refs == (*others, OwnerReference.to_instance(owner.name, owner.uid))
 
 
 # --- the next step in the same pass ----------------------------------------------------------

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from hopper_operator.api.enums import Scope
-from hopper_operator.api.meta import API_VERSION, KIND
 
 RANK: dict[Scope, int] = {
     Scope.FEDERATED: 0,
@@ -16,18 +13,6 @@ RANK: dict[Scope, int] = {
     Scope.EVENT: 2,
     Scope.ORCHESTRATION: 3,
 }
-
-
-def owner_reference(name: str, uid: str) -> dict[str, Any]:
-    """The controller reference from an object to the instance that owns it."""
-    return {
-        "apiVersion": API_VERSION,
-        "kind": KIND,
-        "name": name,
-        "uid": uid,
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
 
 
 def parent_scope_error(child: Scope, parent: Scope) -> str | None:

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 
-from hopper_operator.api.enums import ConditionType, DesiredState, Phase, Reason
+from hopper_operator.api.enums import ConditionType, Phase, Reason
 from hopper_operator.api.models import ChildCounts, HopperInstanceSpec
 from hopper_operator.core import lifecycle
 from hopper_operator.core.conditions import Verdict
+from hopper_operator.core.course import Course
 from hopper_operator.core.views import InstanceView
 from hopper_operator.core.world import Lineage, Tree, World
+
+
+@dataclass(frozen=True)
+class Grounds:
+    """What the conditions are judged on: what is observed, and where this step goes."""
+
+    world: World
+    spec: HopperInstanceSpec
+    tree: Tree
+    course: Course
+    config_problem: str | None
 
 
 def parent_verdict(tree: Tree) -> Verdict:
@@ -37,8 +50,9 @@ def parent_verdict(tree: Tree) -> Verdict:
     )
 
 
-def workload_verdict(world: World, phase: Phase, desired_workload: str | None) -> Verdict:
-    kind, workload = ConditionType.WORKLOAD_AVAILABLE, world.workload
+def workload_verdict(grounds: Grounds) -> Verdict:
+    kind, workload = ConditionType.WORKLOAD_AVAILABLE, grounds.world.workload
+    phase, desired_workload = grounds.course.phase, grounds.course.desired_workload
     if workload is None:
         return Verdict(kind, False, Reason.NO_DEPLOYMENT, f"no Deployment while {phase.value}")
     if workload.failure:
@@ -60,22 +74,15 @@ def workload_verdict(world: World, phase: Phase, desired_workload: str | None) -
     )
 
 
-def verdicts(
-    *,
-    world: World,
-    spec: HopperInstanceSpec,
-    tree: Tree,
-    phase: Phase,
-    target: DesiredState,
-    waiting: str,
-    config_problem: str | None,
-    desired_workload: str | None,
-) -> list[Verdict]:
+def verdicts(grounds: Grounds) -> list[Verdict]:
+    world, tree, config_problem = grounds.world, grounds.tree, grounds.config_problem
+    phase, target = grounds.course.phase, grounds.course.target
+    waiting = grounds.course.unsettled  # not at rest after this step, and why
     parent = parent_verdict(tree)
     verdicts = [parent]
     workload_ok = True
-    if spec.runtime is not None:
-        workload = workload_verdict(world, phase, desired_workload)
+    if grounds.spec.runtime is not None:
+        workload = workload_verdict(grounds)
         verdicts.append(workload)
         workload_ok = workload.ok or phase is not Phase.RUNNING
     settled = lifecycle.satisfies(phase, target) and not waiting

@@ -14,8 +14,38 @@ from typing import Any
 from pydantic import ValidationError
 
 from hopper_operator.api.enums import Phase
-from hopper_operator.api.meta import Annotation, parse_time
+from hopper_operator.api.meta import API_VERSION, KIND, Annotation, parse_time
 from hopper_operator.api.models import HopperInstanceSpec, HopperInstanceStatus
+
+
+@dataclass(frozen=True)
+class OwnerReference:
+    api_version: str
+    kind: str
+    name: str
+    uid: str
+    controller: bool | None = None
+    block_owner_deletion: bool | None = None
+
+    @classmethod
+    def to_instance(cls, name: str, uid: str) -> OwnerReference:
+        """The controller reference from an object to the instance that owns it."""
+        return cls(API_VERSION, KIND, name, uid, controller=True, block_owner_deletion=True)
+
+    @property
+    def instance_controller(self) -> bool:
+        return self.kind == KIND and bool(self.controller)
+
+
+def _owner_reference(ref: Mapping[str, Any]) -> OwnerReference:
+    return OwnerReference(
+        api_version=str(ref.get("apiVersion", "")),
+        kind=str(ref.get("kind", "")),
+        name=str(ref.get("name", "")),
+        uid=str(ref.get("uid", "")),
+        controller=ref.get("controller"),
+        block_owner_deletion=ref.get("blockOwnerDeletion"),
+    )
 
 
 @dataclass(frozen=True)
@@ -29,7 +59,7 @@ class InstanceView:
     spec_error: str | None
     status: HopperInstanceStatus
     labels: Mapping[str, str]
-    owner_references: tuple[Mapping[str, Any], ...]
+    owner_references: tuple[OwnerReference, ...]
     finalizers: tuple[str, ...]
     deleting: bool
     restart_token: str | None
@@ -69,7 +99,7 @@ def instance_view(body: Mapping[str, Any]) -> InstanceView:
         spec_error=spec_error,
         status=status,
         labels=dict(meta.get("labels") or {}),
-        owner_references=tuple(dict(ref) for ref in meta.get("ownerReferences") or ()),
+        owner_references=tuple(_owner_reference(ref) for ref in meta.get("ownerReferences") or ()),
         finalizers=tuple(meta.get("finalizers") or ()),
         deleting=bool(meta.get("deletionTimestamp")),
         restart_token=(meta.get("annotations") or {}).get(Annotation.RESTARTED_AT) or None,

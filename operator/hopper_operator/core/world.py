@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Any
 
 from hopper_operator.api.models import HopperInstanceSpec
-from hopper_operator.core.config import effective_config
+from hopper_operator.core.config import merge_down
 from hopper_operator.core.tree import parent_scope_error
 from hopper_operator.core.views import InstanceView, WorkloadView
 
@@ -41,7 +40,7 @@ class Tree:
     parent: InstanceView | None
     root: str | None
     depth: int | None
-    config: dict[str, Any] | None  # None while an ancestor is missing
+    config: dict[str, object] | None  # inherited; None while an ancestor is missing
     problem: str | None
 
 
@@ -70,6 +69,6 @@ def tree_of(world: World, spec: HopperInstanceSpec) -> Tree:
         parent,
         top.name if complete else None,
         len(world.ancestors) if complete else None,
-        effective_config(configs) if complete else None,
+        merge_down(configs) if complete else None,
         error,
     )

@@ -43,6 +43,11 @@ class ConflictError(KubeError):
     """A resourceVersion precondition failed: the object changed since we read it."""
 
 
+# Failures of the API or of the way to it, worth another try: the one definition, for the
+# reconciler and the leader election alike.
+TRANSIENT: tuple[type[Exception], ...] = (KubeError, aiohttp.ClientError, OSError, TimeoutError)
+
+
 def in_cluster_server(environ: Mapping[str, str]) -> str | None:
     """The API server as the kubelet announces it to every pod, as client-go reads it.
 

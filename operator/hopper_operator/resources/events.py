@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from hopper_operator.api.meta import API_VERSION, KIND, MANAGER, format_time
 
@@ -17,7 +16,7 @@ def event(
     reason: str,
     message: str,
     now: datetime,
-) -> dict[str, Any]:
+) -> dict[str, object]:
     stamp = format_time(now)
     return {
         "apiVersion": "v1",

@@ -6,32 +6,33 @@ with what it would build instead of diffing server-defaulted objects.
 
 from __future__ import annotations
 
-from typing import Any
-
 from hopper_operator.api.meta import MANAGER, Annotation, Label
 from hopper_operator.api.runtime import Probe, Runtime
 from hopper_operator.core.config import canonical_json, config_hash, config_map_name
-from hopper_operator.core.tree import owner_reference
+from hopper_operator.core.views import OwnerReference
 from hopper_operator.core.workload import workload_hash
+from hopper_operator.resources.patches import owner_reference
 
 MANAGED_BY = {Label.MANAGED_BY: MANAGER}
 CONFIG_FILE = "config.json"
 CONFIG_MOUNT = "/etc/hopper"
 
 
-def _metadata(name: str, namespace: str, owner: str, owner_uid: str, **annotations: str) -> Any:
+def _metadata(
+    name: str, namespace: str, owner: str, owner_uid: str, **annotations: str
+) -> dict[str, object]:
     return {
         "name": name,
         "namespace": namespace,
         "labels": {Label.INSTANCE: owner, **MANAGED_BY},
         "annotations": annotations,
-        "ownerReferences": [owner_reference(owner, owner_uid)],
+        "ownerReferences": [owner_reference(OwnerReference.to_instance(owner, owner_uid))],
     }
 
 
 def config_map(
-    *, instance: str, namespace: str, uid: str, config: dict[str, Any]
-) -> dict[str, Any]:
+    *, instance: str, namespace: str, uid: str, config: dict[str, object]
+) -> dict[str, object]:
     digest = config_hash(config)
     return {
         "apiVersion": "v1",
@@ -43,12 +44,12 @@ def config_map(
     }
 
 
-def _probe(probe: Probe | None) -> dict[str, Any] | None:
+def _probe(probe: Probe | None) -> dict[str, object] | None:
     return probe.model_dump(by_alias=True, exclude_none=True) if probe else None
 
 
-def _container(runtime: Runtime) -> dict[str, Any]:
-    container: dict[str, Any] = {
+def _container(runtime: Runtime) -> dict[str, object]:
+    container: dict[str, object] = {
         "name": "hopper",
         "image": runtime.image,
         "env": [{"name": e.name, "value": e.value} for e in runtime.env],
@@ -69,9 +70,9 @@ def _container(runtime: Runtime) -> dict[str, Any]:
     return container | {key: value for key, value in optional.items() if value}
 
 
-def pod_spec(instance: str, runtime: Runtime) -> dict[str, Any]:
+def pod_spec(instance: str, runtime: Runtime) -> dict[str, object]:
     """The pod: `restricted` by construction, a ServiceAccount token only when one is named."""
-    security: dict[str, Any] = {
+    security: dict[str, object] = {
         # runAsUser 0 is an explicit request for root: the pod then does not claim
         # non-root (the kubelet would refuse it), and restricted namespaces refuse it.
         "runAsNonRoot": runtime.run_as_user != 0,
@@ -83,7 +84,7 @@ def pod_spec(instance: str, runtime: Runtime) -> dict[str, Any]:
         "fsGroup": runtime.fs_group,
     }
     security |= {key: value for key, value in ids.items() if value is not None}
-    spec: dict[str, Any] = {
+    spec: dict[str, object] = {
         "securityContext": security,
         "containers": [_container(runtime)],
         "volumes": [{"name": "config", "configMap": {"name": config_map_name(instance)}}],
@@ -111,7 +112,7 @@ def deployment(
     runtime: Runtime,
     replicas: int,
     config_digest: str,
-) -> dict[str, Any]:
+) -> dict[str, object]:
     """The workload; `config_digest` in the pod template rolls it when the config changes."""
     selector = {Label.INSTANCE: instance}
     template = {

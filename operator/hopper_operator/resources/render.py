@@ -1,22 +1,22 @@
 """A plan, said as requests: method, path, body and precondition, in the order to send them.
 
-Pure: `decide` chose every write; this only spells each one for the API server. The
-controller sends the requests one by one and decides nothing.
+Pure: `decide` chose every change; this spells each one for the API server, choosing the
+verb (a merge patch of the instance, create or apply of an owned object, with a fallback
+when the create finds the object). The controller sends the requests one by one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from hopper_operator.core.config import config_map_name
 from hopper_operator.core.plan import ConfigMapWrite, DeploymentWrite, Plan, Write
 from hopper_operator.core.views import InstanceView
 from hopper_operator.resources import owned
 from hopper_operator.resources.events import event
+from hopper_operator.resources.patches import Json, metadata_patch, status_patch
 from hopper_operator.resources.paths import (
     config_map_path,
     deployment_path,
@@ -46,7 +46,7 @@ class Request:
     verb: Verb
     path: str
     target: Target
-    body: Mapping[str, Any] | None = None
+    body: Json | None = None
     # The resourceVersion the write was decided from: the API server refuses it (409) if
     # the object changed since. A later write of the same target carries the version the
     # earlier one returned, as only our own write came in between.
@@ -67,14 +67,14 @@ def render(instance: InstanceView, plan: Plan, *, now: datetime) -> Requests:
     version = instance.resource_version
     writes: list[Request] = []
     if plan.metadata is not None:
-        body = {"metadata": plan.metadata}
+        body = {"metadata": metadata_patch(instance, plan.metadata)}
         writes.append(Request(Verb.MERGE_PATCH, path, Target.INSTANCE, body, version))
     if plan.config_map is not None:
         writes.append(_config_map(instance, plan.config_map))
     if plan.deployment is not None:
         writes.append(_deployment(instance, plan.deployment))
-    if plan.status_patch is not None:
-        body = {"status": plan.status_patch}
+    if plan.status_changed:
+        body = {"status": status_patch(instance.status, plan.status)}
         writes.append(Request(Verb.MERGE_PATCH, f"{path}/status", Target.INSTANCE, body, version))
     if plan.delete_instance:
         writes.append(Request(Verb.DELETE, path, Target.INSTANCE))
@@ -107,7 +107,7 @@ def _config_map(instance: InstanceView, write: ConfigMapWrite) -> Request:
         instance=name, namespace=namespace, uid=instance.uid, config=dict(write.config)
     )
     apply = Request(Verb.APPLY, path, Target.CONFIG_MAP, body)
-    if write.write is Write.APPLY:
+    if write.exists:
         return apply
     # A plain create costs the API server less than an apply that creates. This suits the
     # ConfigMap, whose fields never come and go (later applies force the same keys over

@@ -1,4 +1,4 @@
-"""A reconciler wired to the recording client and to indexes kept in dicts."""
+"""A controller wired to the recording client, a recording queue and indexes kept in dicts."""
 
 from __future__ import annotations
 
@@ -7,8 +7,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hopper_operator.api.meta import Annotation
+from hopper_operator.controller.executor import Executor
+from hopper_operator.controller.indexes import Indexes
+from hopper_operator.controller.loop import Controller
 from hopper_operator.controller.queue import Backoff, QueueObserver
-from hopper_operator.controller.reconciler import Indexes, Key, Reconciler
+from hopper_operator.controller.reconciler import Reconciler
+from hopper_operator.controller.records import Key, Records
 from hopper_operator.core.config import config_map_name
 from hopper_operator.core.views import instance_view
 from hopper_operator.resources.paths import config_map_path, instance_path
@@ -28,7 +32,7 @@ class Queued:
     def add(self, key: Key, delay: float = 0.0) -> None:
         self.keys[key] = min(delay, self.keys.get(key, delay))
 
-    def retry(self, key: Key, retry_after: float | None = None) -> float:
+    def add_rate_limited(self, key: Key, retry_after: float | None = None) -> float:
         self.observer.retried()
         delay = self.backoff.next_delay(key, retry_after)
         self.add(key, delay)
@@ -68,7 +72,8 @@ class Cluster:
         stored = self.kube.objects.get(config_map_path(key[0], config_map_name(key[1])))
         return [stored["metadata"]["annotations"][Annotation.CONFIG_HASH]] if stored else []
 
-    def reconciler(self) -> Reconciler:
+    def controller(self) -> Controller:
+        """A reconciler, and the controller that does with each key what its pass says."""
         indexes = Indexes(
             instances=self._instances,
             children=lambda key: [],
@@ -76,6 +81,5 @@ class Cluster:
             config_maps=self._config_maps,
             pods=lambda key: [],
         )
-        reconciler = Reconciler(kube=self.kube, indexes=indexes, clock=lambda: NOW)
-        reconciler.queue = self.queued  # type: ignore[assignment]
-        return reconciler
+        reconciler = Reconciler(Executor(self.kube), indexes, Records(), clock=lambda: NOW)
+        return Controller(reconciler, self.queued)

@@ -54,12 +54,12 @@ def crossings() -> Iterator[list[str]]:
 async def test_one_step_goes_down_each_layer_once() -> None:
     cluster = Cluster()
     key = cluster.add(body("g", finalizers=()))
-    reconciler = cluster.reconciler()
-    await reconciler.reconcile(key)  # to Running, with finalizer, labels and ConfigMap
+    controller = cluster.controller()
+    await controller.process(key)  # to Running, with finalizer, labels and ConfigMap
     cluster.kube.objects[instance_path(*key)]["spec"]["state"] = "Paused"
     cluster.sync()
     with crossings() as seen:
-        await reconciler.reconcile(key)
+        await controller.process(key)
     assert seen == [
         "core.decide",
         "resources.render",
@@ -76,9 +76,9 @@ async def test_one_step_goes_down_each_layer_once() -> None:
 async def test_a_pass_of_three_steps_is_three_such_rounds() -> None:
     cluster = Cluster()
     key = cluster.add(body("g", finalizers=()))
-    reconciler = cluster.reconciler()
+    controller = cluster.controller()
     with crossings() as seen:
-        await reconciler.reconcile(key)
+        await controller.process(key)
     rounds = " ".join(seen).split("core.decide")[1:]
     assert len(rounds) == 3
     for step in rounds[:2]:  # two transitions, each fed back into the next step

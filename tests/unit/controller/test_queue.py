@@ -81,19 +81,3 @@ async def test_a_key_queued_while_it_runs_runs_again_after_never_beside() -> Non
         queue.add(A)
         await asyncio.sleep(0.06)
     assert runs == [2] and overlaps == [0]
-
-
-async def test_a_failing_handler_does_not_stop_the_worker() -> None:
-    queue: WorkQueue[Key] = WorkQueue()
-    seen: list[Key] = []
-
-    async def handle(key: Key) -> None:
-        seen.append(key)
-        if key == A:
-            raise RuntimeError("boom")
-
-    queue.add(A)
-    queue.add(B, 0.001)
-    async with serving(queue, handle):
-        await asyncio.sleep(0.02)
-    assert seen == [A, B]

@@ -1,0 +1,70 @@
+"""The plan's changes to the instance itself, said as JSON merge patches (RFC 7386).
+
+Computed from what the index shows and what the plan wants, never hand-written: a merge
+patch replaces lists whole, so the owner references and finalizers are written out in full.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from hopper_operator.api.meta import FINALIZER
+from hopper_operator.api.models import HopperInstanceStatus
+from hopper_operator.core.plan import Metadata
+from hopper_operator.core.reconcile import stored
+from hopper_operator.core.views import InstanceView, OwnerReference
+
+# A JSON object on the wire: read only after checking what each value is.
+Json = Mapping[str, object]
+
+
+def merge_patch(before: Json, after: Json) -> dict[str, object]:
+    """The RFC 7386 JSON merge patch that turns `before` into `after`.
+
+    Objects are diffed key by key (a removed key becomes null); anything else, lists
+    included, is replaced whole.
+    """
+    patch: dict[str, object] = {}
+    for key, value in after.items():
+        old = before.get(key)
+        if isinstance(old, Mapping) and isinstance(value, Mapping):
+            nested = merge_patch(old, value)
+            if nested:
+                patch[key] = nested
+        elif old != value or key not in before:
+            patch[key] = value
+    patch.update({key: None for key in before if key not in after})
+    return patch
+
+
+def status_patch(old: HopperInstanceStatus, new: HopperInstanceStatus) -> dict[str, object]:
+    return merge_patch(stored(old), stored(new))
+
+
+def owner_reference(ref: OwnerReference) -> dict[str, object]:
+    body: dict[str, object] = {
+        "apiVersion": ref.api_version,
+        "kind": ref.kind,
+        "name": ref.name,
+        "uid": ref.uid,
+    }
+    if ref.controller is not None:
+        body["controller"] = ref.controller
+    if ref.block_owner_deletion is not None:
+        body["blockOwnerDeletion"] = ref.block_owner_deletion
+    return body
+
+
+def metadata_patch(instance: InstanceView, change: Metadata) -> dict[str, object]:
+    patch: dict[str, object] = {}
+    if change.labels is not None:
+        patch["labels"] = dict(change.labels)
+    if change.owner is not None:
+        others = [ref for ref in instance.owner_references if not ref.instance_controller]
+        ours = OwnerReference.to_instance(change.owner.name, change.owner.uid)
+        patch["ownerReferences"] = [owner_reference(ref) for ref in (*others, ours)]
+    if change.finalizer is True:
+        patch["finalizers"] = [*instance.finalizers, FINALIZER]
+    elif change.finalizer is False:
+        patch["finalizers"] = [f for f in instance.finalizers if f != FINALIZER]
+    return patch
