@@ -7,6 +7,7 @@ from typing import Any
 
 from hopper_operator.core.reconcile import World
 from hopper_operator.core.views import InstanceView, WorkloadView, instance_view
+from hopper_operator.core.world import DEFAULT_PARENT_GRACE_SECONDS
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 
@@ -78,6 +79,7 @@ def world(
     pods: int = 0,
     config_map_hash: str | None = None,
     now: datetime = NOW,
+    parent_grace: float = DEFAULT_PARENT_GRACE_SECONDS,
 ) -> World:
     return World(
         instance=instance,
@@ -87,4 +89,5 @@ def world(
         pods=pods,
         config_map_hash=config_map_hash,
         now=now,
+        parent_grace=parent_grace,
     )

@@ -10,11 +10,11 @@ from hopper_operator.api.enums import Phase, Reason
 from hopper_operator.api.meta import FINALIZER, Annotation, Label, format_time
 from hopper_operator.api.runtime import Runtime
 from hopper_operator.core.config import config_hash
-from hopper_operator.core.course import PARENT_SETTLE_SECONDS
 from hopper_operator.core.plan import ConfigMapWrite, DeploymentWrite, Plan, Write
 from hopper_operator.core.reconcile import decide
 from hopper_operator.core.views import InstanceView, WorkloadView
 from hopper_operator.core.workload import workload_hash
+from hopper_operator.core.world import DEFAULT_PARENT_GRACE_SECONDS
 from hopper_operator.resources.patches import metadata_patch, status_patch
 from tests.unit.builders import NOW, view, world
 
@@ -212,14 +212,26 @@ def test_a_new_child_holds_silently_while_its_parent_settles() -> None:
     fresh = view("web", "PROJECT", parent="acme", created=just_now)
     plan = decide(world(fresh, starting))
     assert not plan.status_changed and plan.metadata is None and plan.events == ()
-    assert plan.requeue_after == PARENT_SETTLE_SECONDS - 1
-    assert decide(world(fresh)).requeue_after == PARENT_SETTLE_SECONDS - 1  # no parent yet
+    assert plan.requeue_after == DEFAULT_PARENT_GRACE_SECONDS - 1
+    assert decide(world(fresh)).requeue_after == DEFAULT_PARENT_GRACE_SECONDS - 1  # no parent yet
     old = view("web", "PROJECT", parent="acme", created="2026-11-26T11:00:00Z")
     assert decide(world(old, starting)).status_changed  # past the grace: report
     settled = view("acme", phase="Running", ready=True)
     assert decide(world(fresh, settled)).status.phase is Phase.STARTING
     stopped = view("acme", phase="Created", state="Stopped", ready=True)
     assert decide(world(fresh, stopped)).status_changed  # nothing to wait for
+
+
+def test_the_grace_of_a_new_child_is_a_setting_and_zero_reports_at_once() -> None:
+    just_now = "2026-11-26T11:59:59Z"  # one second before NOW
+    starting = view("acme", phase="Starting")
+    fresh = view("web", "PROJECT", parent="acme", created=just_now)
+    assert decide(world(fresh, starting, parent_grace=30)).requeue_after == 29
+    at_once = decide(world(fresh, starting, parent_grace=0))
+    assert at_once.requeue_after is None and at_once.status_changed
+    assert at_once.status.conditions  # ParentReady=False says why it waits
+    orphan = decide(world(fresh, parent_grace=0))
+    assert orphan.status_changed
 
 
 def test_the_deployment_is_applied_only_when_what_it_was_built_from_changed() -> None:

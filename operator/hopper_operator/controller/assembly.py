@@ -78,7 +78,9 @@ async def assemble(options: Settings, indexes: Indexes) -> Running:
     metrics = Metrics(indexes.every_instance, workers=options.workers, leading=made.leading)
     queue = WorkQueue[Key](observer=metrics.queue)
     records = Records()
-    reconciler = Reconciler(Executor(made.kube), indexes, records, metrics)
+    reconciler = Reconciler(
+        Executor(made.kube), indexes, records, metrics, parent_grace=options.parent_grace_seconds
+    )
     controller = Controller(reconciler, queue, metrics)
     readiness = Readiness()
     metrics_server = await serve_metrics(options, made.aside, metrics)

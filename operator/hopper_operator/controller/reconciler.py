@@ -21,6 +21,7 @@ from hopper_operator.controller.records import Key, KeyRecord, Records
 from hopper_operator.core.plan import Event, Plan, one_per_pass
 from hopper_operator.core.reconcile import World, advance, decide
 from hopper_operator.core.views import InstanceView, instance_view, workload_view
+from hopper_operator.core.world import DEFAULT_PARENT_GRACE_SECONDS
 from hopper_operator.resources.render import Target, render
 
 MAX_STEPS_PER_PASS = 4
@@ -51,6 +52,7 @@ class Reconciler:
     records: Records
     metrics: Metrics | None = None
     clock: Callable[[], datetime] = _now
+    parent_grace: float = DEFAULT_PARENT_GRACE_SECONDS
 
     async def drain(self) -> None:
         """Let Events still being posted finish (at shutdown)."""
@@ -78,6 +80,7 @@ class Reconciler:
             pods=len(list(self.indexes.pods(key))),
             config_map_hash=self.indexes.config_map_hash(key),
             now=self.clock(),
+            parent_grace=self.parent_grace,
         )
 
     async def reconcile(self, key: Key) -> Outcome:

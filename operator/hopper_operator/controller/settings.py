@@ -12,6 +12,7 @@ import kopf
 
 from hopper_operator.api.meta import Label
 from hopper_operator.controller.leader import DEFAULT_LEASE_NAME, LeaseTimings
+from hopper_operator.core.world import DEFAULT_PARENT_GRACE_SECONDS
 
 OWNED_RESOURCES = (("apps", "deployments"), ("v1", "configmaps"), ("v1", "pods"))
 
@@ -79,6 +80,7 @@ class Settings:
     lease: LeaseTimings = field(default_factory=LeaseTimings)
     watch_server_timeout: int = 600
     chunk_size: int | None = 500
+    parent_grace_seconds: float = DEFAULT_PARENT_GRACE_SECONDS
 
     def apply(self, settings: kopf.OperatorSettings) -> None:
         # Only our own children: never list every Deployment, ConfigMap and Pod in the cluster.

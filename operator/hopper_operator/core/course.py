@@ -20,7 +20,6 @@ from hopper_operator.core.world import Lineage, Tree, World
 # How long a new child waits, silent, for a parent that is appearing or starting: long
 # enough for a parent of a tree applied at once on a busy control plane (at 2 s, one
 # child in six of a 1000-instance tree on 2 cores wrote "waiting for the parent" first).
-PARENT_SETTLE_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -175,5 +174,5 @@ def parent_settling(world: World, tree: Tree) -> float | None:
         and parent.spec is not None
         and parent.spec.state is DesiredState.RUNNING
     )
-    remaining = PARENT_SETTLE_SECONDS - (world.now - me.created_at).total_seconds()
+    remaining = world.parent_grace - (world.now - me.created_at).total_seconds()
     return remaining if settling and remaining > 0 else None

@@ -11,6 +11,8 @@ from hopper_operator.core.config import merge_down
 from hopper_operator.core.tree import parent_scope_error
 from hopper_operator.core.views import InstanceView, WorkloadView
 
+DEFAULT_PARENT_GRACE_SECONDS = 10.0
+
 
 class Lineage(Enum):
     ROOT = "root"
@@ -30,6 +32,9 @@ class World:
     pods: int
     config_map_hash: str | None
     now: datetime
+    # How long a brand-new child keeps quiet while its parent is absent or starting
+    # (course.parent_settling); an operator setting, 0 to report at once.
+    parent_grace: float = DEFAULT_PARENT_GRACE_SECONDS
 
 
 @dataclass(frozen=True)
