@@ -23,7 +23,8 @@ from hopper_operator.controller.reconciler import Indexes, Key, Reconciler
 from hopper_operator.controller.wakeups import Recount, Wakeups
 from hopper_operator.controller.workers import Supervisor, Workers
 from hopper_operator.core.views import InstanceView, WorkloadView, instance_view, workload_view
-from hopper_operator.kube.client import Kube, connection_info
+from hopper_operator.kube.client import Kube
+from hopper_operator.kube.login import shared_credentials
 
 INSTANCES = (GROUP, VERSION, PLURAL)
 OWNED: dict[str, Any] = {Label.INSTANCE: kopf.PRESENT}
@@ -87,8 +88,9 @@ def _child_names(index: kopf.Index[InstanceKey, InstanceView]) -> Any:
 
 @kopf.on.login()
 async def login(**_: Any) -> kopf.ConnectionInfo:
-    # Ours rather than Kopf's fallbacks, which it picks once at import time.
-    return connection_info()
+    # Ours rather than Kopf's fallbacks, which it picks once at import time; shared with
+    # our own clients, fetched off the event loop (an exec plugin may run).
+    return await shared_credentials().for_kopf()
 
 
 @kopf.on.startup()  # type: ignore[arg-type]
