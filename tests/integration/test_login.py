@@ -233,10 +233,20 @@ def test_a_token_file_is_read_again_when_the_api_server_refuses_the_token(
 
     # Rotated, as the kubelet rotates a projected token: the file holds a new one, and the
     # old one is refused from now on (401).
+    old = token_file.read_text().strip()
     token_file.write_text(bound_token(kubectl, namespace, admin_account, "second") + "\n")
     kubectl("delete", "secret", "first", "-n", namespace)
+    # The API server caches a token it accepted for 10 s: wait until it is refused.
+    server = ("--kubeconfig=/dev/null", f"--server={control_plane.server_url}")
+    refused = (*server, "--insecure-skip-tls-verify", f"--token={old}", "auth", "whoami")
+    wait_for(
+        lambda: "Unauthorized" in run_kubectl(control_plane.env(), *refused).stderr,
+        what="the old token refused",
+    )
     apply(kubectl, namespace, instance("second"))
     wait_for_phases(kubectl, namespace, {"first": "Running", "second": "Running"}, timeout=90)
+    # The 401 was answered by reading the file again and retrying: no reconcile saw it.
+    assert "401" not in operator.log()
     assert operator.process is not None and operator.process.poll() is None
 
 
