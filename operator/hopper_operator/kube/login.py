@@ -100,7 +100,7 @@ def merge(files: Iterable[tuple[Path, Mapping[str, Any]]]) -> dict[str, Any]:
         if not merged.get("current-context") and config.get("current-context"):
             merged["current-context"] = config["current-context"]
         for section, field in SECTIONS.items():
-            known = {entry["name"] for entry in merged[section]}
+            known = {entry.get("name") for entry in merged[section]}
             for entry in config.get(section) or ():
                 if entry.get("name") not in known:
                     merged[section].append(_resolved(field, entry, base))
