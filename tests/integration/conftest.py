@@ -82,10 +82,16 @@ class Operator:
     """`hopper-operator run` as a subprocess, as it is deployed (and so it can be killed)."""
 
     def __init__(
-        self, control_plane: ControlPlane, namespace: str | None, log: Path, *extra_args: str
+        self,
+        control_plane: ControlPlane,
+        namespace: str | None,
+        log: Path,
+        *extra_args: str,
+        env: dict[str, str] | None = None,
     ) -> None:
-        """`namespace`: the one namespace watched (`-n`); None: all of them."""
-        self._env = {**control_plane.env(), "PYTHONUNBUFFERED": "1"}
+        """`namespace`: the one namespace watched (`-n`); None: all of them. `env`: set
+        over the control plane's (its KUBECONFIG names the admin)."""
+        self._env = {**control_plane.env(), "PYTHONUNBUFFERED": "1", **(env or {})}
         self._namespace = namespace
         self._extra_args = extra_args or ("--metrics-port", "0")
         self._log_path = log

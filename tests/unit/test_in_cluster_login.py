@@ -3,7 +3,7 @@ the kubelet sets, not by the cluster DNS name Kopf's own login uses."""
 
 from __future__ import annotations
 
-from hopper_operator.kube.client import in_cluster_server
+from hopper_operator.kube.login import in_cluster_server
 
 
 def test_the_kubelets_variables_name_the_server() -> None:

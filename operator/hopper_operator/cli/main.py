@@ -10,10 +10,18 @@ import socket
 import sys
 from collections.abc import Sequence
 
-from hopper_operator.api.crd import crd_yaml
-from hopper_operator.controller.leader import DEFAULT_LEASE_NAME, LeaseTimings
-from hopper_operator.controller.settings import MetricsAuth, Settings
-from hopper_operator.core.world import DEFAULT_PARENT_GRACE_SECONDS
+from hopper_operator.kube import official_client
+
+# Before anything imports Kopf, which imports the official `kubernetes` client whenever it is
+# installed: deferred, only a kubeconfig login loads it, so an operator in a pod never
+# carries it (see kube.official_client).
+official_client.defer()
+
+from hopper_operator.api.crd import crd_yaml  # noqa: E402
+from hopper_operator.controller.leader import DEFAULT_LEASE_NAME, LeaseTimings  # noqa: E402
+from hopper_operator.controller.settings import MetricsAuth, Settings  # noqa: E402
+from hopper_operator.core.world import DEFAULT_PARENT_GRACE_SECONDS  # noqa: E402
+from hopper_operator.kube import login  # noqa: E402
 
 
 def _configure_logging(*, verbose: bool, json_logs: bool) -> None:
@@ -105,6 +113,15 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _run(args: argparse.Namespace) -> int:
+    options = login.LoginOptions(kubeconfig=args.kubeconfig, context=args.context)
+    try:
+        login.kubeconfig(options, os.environ)  # a missing file, an unknown context: now
+    except login.KubeconfigError as error:
+        message = str(error)
+        prefixed = message.startswith(("error:", "Error in configuration:"))
+        sys.stderr.write(f"{message if prefixed else f'error: {message}'}\n")
+        return 1
+    login.use(options)
     _configure_logging(verbose=args.verbose, json_logs=args.log_format == "json")
     run_operator(_settings(args), args.liveness)
     return 0
@@ -155,6 +172,22 @@ def _operator_flags(command: argparse.ArgumentParser) -> None:
     command.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
+def _login_flags(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--kubeconfig",
+        default=None,
+        metavar="PATH",
+        help="log in with this kubeconfig file alone (default, as kubectl: $KUBECONFIG, its "
+        "files merged; in a pod, its ServiceAccount; else ~/.kube/config)",
+    )
+    command.add_argument(
+        "--context",
+        default=None,
+        metavar="NAME",
+        help="the kubeconfig context to use (default: its current-context)",
+    )
+
+
 def _leader_election_flags(command: argparse.ArgumentParser) -> None:
     timings = LeaseTimings()
     command.add_argument(
@@ -200,6 +233,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--liveness", default=None, help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz"
     )
+    _login_flags(run)
     _operator_flags(run)
     run.set_defaults(func=_run)
     crd = commands.add_parser("crd", help="print the generated CustomResourceDefinition YAML")

@@ -18,7 +18,7 @@ from hopper_operator.controller.context import Context
 from hopper_operator.controller.indexes import Indexes, lookup
 from hopper_operator.controller.records import Key
 from hopper_operator.core.views import InstanceView, WorkloadView, instance_view, workload_view
-from hopper_operator.kube.client import connection_info
+from hopper_operator.kube.login import shared_credentials
 
 INSTANCES = (GROUP, VERSION, PLURAL)
 OWNED = {str(Label.INSTANCE): kopf.PRESENT}  # its type is not public in Kopf
@@ -97,8 +97,9 @@ def _same(key: Key) -> Key:
 
 @kopf.on.login()
 async def login(**_: object) -> kopf.ConnectionInfo:
-    # Ours rather than Kopf's fallbacks, which it picks once at import time.
-    return connection_info()
+    # Ours rather than Kopf's fallbacks, which it picks once at import time; shared with
+    # our own clients, fetched off the event loop (an exec plugin may run).
+    return await shared_credentials().for_kopf()
 
 
 @kopf.on.startup()  # type: ignore[arg-type]

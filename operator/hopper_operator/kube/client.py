@@ -1,4 +1,5 @@
-"""A thin async REST client: one aiohttp session, the credentials Kopf logs in with.
+"""A thin async REST client: one aiohttp session, the credentials Kopf logs in with
+(kube.login's, shared: fetched once for Kopf's watches and every `Kube`).
 
 The operator reads through watches (Kopf) and only writes here, so the wrapper speaks raw
 JSON paths: no generated model classes are built per request, and every write is one
@@ -8,9 +9,8 @@ request with exactly the body we mean.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
-import os
+import ssl
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
@@ -19,6 +19,10 @@ import aiohttp
 import kopf
 
 from hopper_operator.api.meta import MANAGER
+from hopper_operator.kube.login import Credentials, shared_credentials
+
+# Re-exported: the REST layer and others find the login here, beside the client.
+from hopper_operator.kube.login import connection_info as connection_info  # noqa: PLC0414
 
 USER_AGENT = "hopper-operator/0.1"
 
@@ -48,40 +52,11 @@ class ConflictError(KubeError):
 TRANSIENT: tuple[type[Exception], ...] = (KubeError, aiohttp.ClientError, OSError, TimeoutError)
 
 
-def in_cluster_server(environ: Mapping[str, str]) -> str | None:
-    """The API server as the kubelet announces it to every pod, as client-go reads it.
-
-    Kopf's in-cluster login names https://kubernetes.default.svc, which needs the
-    cluster's DNS; these variables need nothing (and DNS may be down, or absent).
-    """
-    host, port = environ.get("KUBERNETES_SERVICE_HOST"), environ.get("KUBERNETES_SERVICE_PORT")
-    if not host or not port:
-        return None
-    return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
-
-
 class WriteRefusedError(Exception):
     """A write was refused here, before any request: this replica is not sure it leads."""
 
 
 READ_METHODS = frozenset({"GET", "HEAD"})
-
-
-def connection_info() -> kopf.ConnectionInfo:
-    """In-cluster credentials when running in a pod, the kubeconfig otherwise.
-
-    Kopf's own readers of both, called when asked (not once at import time), and the same
-    for Kopf's watches (controller.handlers registers this as its login) and our writes.
-    """
-    settings = kopf.OperatorSettings()
-    info = kopf.login_with_service_account(settings=settings)
-    if info is not None:
-        server = in_cluster_server(os.environ)
-        return info if server is None else dataclasses.replace(info, server=server)
-    info = kopf.login_with_kubeconfig(settings=settings)
-    if info is None:
-        raise kopf.LoginError("no ServiceAccount token and no kubeconfig to log in with")
-    return info
 
 
 class Kube:
@@ -91,18 +66,21 @@ class Kube:
 
     def __init__(
         self,
-        login: Callable[[], kopf.ConnectionInfo] = connection_info,
+        login: Callable[[], kopf.ConnectionInfo] | None = None,
         *,
         identity: str = "",
         may_write: Callable[[], bool] | None = None,
     ) -> None:
-        self._login = login
+        """`login`: where credentials come from; default: the process's shared ones."""
+        self._credentials = shared_credentials() if login is None else Credentials(login)
         self._user_agent = f"{USER_AGENT} ({identity})" if identity else USER_AGENT
         self._may_write = may_write
         self._session: aiohttp.ClientSession | None = None
+        self._info: kopf.ConnectionInfo | None = None
         self._server = ""
-        self._headers: dict[str, str] = {}
+        self._headers: dict[str, str] = {"User-Agent": self._user_agent}
         self._proxy: str | None = None
+        self._ssl: ssl.SSLContext | None = None
 
     async def __aenter__(self) -> Kube:
         return self
@@ -119,17 +97,16 @@ class Kube:
         if self._session is not None:
             await self._session.close()
 
-    def _connect(self) -> aiohttp.ClientSession:
-        info = self._login()
-        self._server, self._proxy = info.server.rstrip("/"), info.proxy_url
-        self._headers = {**info.as_http_headers(), "User-Agent": self._user_agent}
-        if self._session is None:
-            # trust_env off: with it, aiohttp reads ~/.netrc and looks up proxy variables
-            # on worker threads for every request (measured: a fifth of the operator's CPU).
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=info.as_ssl_context()), trust_env=False
-            )
-        return self._session
+    async def _login(self, *, failed: kopf.ConnectionInfo | None = None) -> kopf.ConnectionInfo:
+        """The current credentials; new ones if `failed` (refused with 401) still is."""
+        info = await self._credentials.get(failed=failed)
+        if info is not self._info:
+            if self._ssl is None or _tls(info) != _tls(self._info):
+                # A new pool key: connections with the old client certificate are not reused.
+                self._ssl = info.as_ssl_context()
+            self._info, self._server, self._proxy = info, info.server.rstrip("/"), info.proxy_url
+            self._headers = {**info.as_http_headers(), "User-Agent": self._user_agent}
+        return info
 
     async def request(
         self,
@@ -142,27 +119,42 @@ class Kube:
     ) -> dict[str, Any]:
         if method not in READ_METHODS and self._may_write is not None and not self._may_write():
             raise WriteRefusedError(f"{method} {path}: not the leader")
-        session = self._session or self._connect()
-        for attempt in range(2):
-            headers = {**self._headers, "Content-Type": content_type, "Accept": "application/json"}
-            async with session.request(
-                method,
-                f"{self._server}{path}",
-                params=query,
-                headers=headers,
-                data=None if body is None else json.dumps(body),
-                proxy=self._proxy,
-            ) as response:
-                raw, status = await response.read(), response.status
-                retry_after = response.headers.get("Retry-After")
-            if status == 401 and attempt == 0:
-                self._connect()  # a rotated token: read the credentials again, once
-                continue
-            break
+        if self._session is None:
+            # trust_env off: with it, aiohttp reads ~/.netrc and looks up proxy variables
+            # on worker threads for every request (measured: a fifth of the operator's CPU).
+            self._session = aiohttp.ClientSession(trust_env=False)
+        data = None if body is None else json.dumps(body)
+        info = await self._login()
+        status, raw, retry_after = await self._send(method, path, data, content_type, query)
+        # 401: expired or revoked (a rotated token, a plugin's credential): log in again and
+        # retry once. The same credentials again mean a refusal no retry here can cure.
+        if status == 401 and await self._login(failed=info) != info:
+            status, raw, retry_after = await self._send(method, path, data, content_type, query)
         payload: dict[str, Any] = json.loads(raw) if raw else {}
         if status >= 400:
             raise _error(status, payload, retry_after)
         return payload
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        data: str | None,
+        content_type: str,
+        query: Mapping[str, str] | None,
+    ) -> tuple[int, bytes, str | None]:
+        assert self._session is not None
+        headers = {**self._headers, "Content-Type": content_type, "Accept": "application/json"}
+        async with self._session.request(
+            method,
+            f"{self._server}{path}",
+            params=query,
+            headers=headers,
+            data=data,
+            proxy=self._proxy,
+            ssl=self._ssl if self._ssl is not None else True,
+        ) as response:
+            return response.status, await response.read(), response.headers.get("Retry-After")
 
     async def merge_patch(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
         return await self.request("PATCH", path, body=body, content_type=MERGE_PATCH)
@@ -180,6 +172,21 @@ class Kube:
         body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
         with contextlib.suppress(NotFoundError):
             await self.request("DELETE", path, body=body)
+
+
+def _tls(info: kopf.ConnectionInfo | None) -> tuple[Any, ...]:
+    """What the TLS connection is made of: the CA, the client certificate and key."""
+    if info is None:
+        return ()
+    return (
+        info.ca_path,
+        info.ca_data,
+        info.insecure,
+        info.certificate_path,
+        info.certificate_data,
+        info.private_key_path,
+        info.private_key_data,
+    )
 
 
 def _error(status: int, payload: Mapping[str, Any], retry_after: str | None) -> KubeError:
