@@ -34,6 +34,9 @@ class Annotation(StrEnum):
     RESTARTED_AT = f"{GROUP}/restartedAt"  # set by users (kubectl hopper restart)
     SPEC_HASH = f"{GROUP}/spec-hash"  # on a Deployment: what it was built from
     CONFIG_HASH = f"{GROUP}/config-hash"  # on a ConfigMap and pod template: the config
+    # Written by the REST Instance API: what the original's rows held and no spec field does.
+    RUNTIME_METADATA = f"{GROUP}/runtime-metadata"  # a JSON object
+    CREATED_BY = f"{GROUP}/created-by"
 
 
 # RFC 3339 in UTC to the second, as Kubernetes writes metav1.Time.

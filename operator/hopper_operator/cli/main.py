@@ -15,7 +15,7 @@ from hopper_operator.controller.leader import DEFAULT_LEASE_NAME, LeaseTimings
 from hopper_operator.controller.settings import MetricsAuth, Settings
 
 
-def _configure_logging(*, verbose: bool, json_logs: bool) -> None:
+def configure_logging(*, verbose: bool, json_logs: bool) -> None:
     import kopf
 
     kopf.configure(
@@ -86,7 +86,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _run(args: argparse.Namespace) -> int:
-    _configure_logging(verbose=args.verbose, json_logs=args.log_format == "json")
+    configure_logging(verbose=args.verbose, json_logs=args.log_format == "json")
     run_operator(_settings(args), args.liveness)
     return 0
 
@@ -94,7 +94,7 @@ def _run(args: argparse.Namespace) -> int:
 def _dev(args: argparse.Namespace) -> int:
     from hopper_operator.cli.dev import dev
 
-    _configure_logging(verbose=args.verbose, json_logs=args.log_format == "json")
+    configure_logging(verbose=args.verbose, json_logs=args.log_format == "json")
     return dev(_settings(args), namespace=args.dev_namespace)
 
 
@@ -191,6 +191,9 @@ def parser() -> argparse.ArgumentParser:
     dev.set_defaults(func=_dev, metrics_port=0)
     crd = commands.add_parser("crd", help="print the generated CustomResourceDefinition YAML")
     crd.set_defaults(func=_crd)
+    from hopper_operator.cli.api import add_command as add_api
+
+    add_api(commands)
     return root
 
 

@@ -11,7 +11,7 @@ import contextlib
 import dataclasses
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -27,12 +27,21 @@ APPLY_PATCH = "application/apply-patch+yaml"
 
 
 class KubeError(Exception):
-    def __init__(self, status: int, message: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        retry_after: float | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(f"{status}: {message}")
         self.status = status
         self.message = message
         # Seconds the server asked us to wait (429 and some 5xx carry Retry-After).
         self.retry_after = retry_after
+        # The Status' `reason` and `details` (a 422's causes name the refused fields).
+        self.reason = str((details or {}).get("reason") or "")
+        self.details: Mapping[str, Any] = (details or {}).get("details") or {}
 
 
 class NotFoundError(KubeError):
@@ -159,6 +168,28 @@ class Kube:
             raise _error(status, payload, retry_after)
         return payload
 
+    async def watch(self, path: str, query: Mapping[str, str]) -> AsyncIterator[dict[str, Any]]:
+        """The events of a watch on `path` (`watch=1` added), until the server ends it."""
+        session = self._session or self._connect()
+        headers = {**self._headers, "Accept": "application/json"}
+        # No read timeout: a watch is quiet until something changes; `timeoutSeconds` in
+        # the query (or the caller's own deadline) bounds it.
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
+        async with session.get(
+            f"{self._server}{path}",
+            params={**query, "watch": "1"},
+            headers=headers,
+            proxy=self._proxy,
+            timeout=timeout,
+        ) as response:
+            if response.status >= 400:
+                raw = await response.read()
+                payload = json.loads(raw) if raw else {}
+                raise _error(response.status, payload, response.headers.get("Retry-After"))
+            async for line in response.content:
+                if line.strip():
+                    yield json.loads(line)
+
     async def merge_patch(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
         return await self.request("PATCH", path, body=body, content_type=MERGE_PATCH)
 
@@ -180,10 +211,10 @@ class Kube:
 def _error(status: int, payload: Mapping[str, Any], retry_after: str | None) -> KubeError:
     message = str(payload.get("message") or payload)
     if status == 404:
-        return NotFoundError(status, message)
+        return NotFoundError(status, message, details=payload)
     if status == 409:
-        return ConflictError(status, message)
-    return KubeError(status, message, _seconds(retry_after))
+        return ConflictError(status, message, details=payload)
+    return KubeError(status, message, _seconds(retry_after), details=payload)
 
 
 def _seconds(retry_after: str | None) -> float | None:
