@@ -24,12 +24,7 @@ def create_app(kube: Kube, *, namespace: str) -> FastAPI:
     app.state.store, app.state.gate = Store(kube), Gate(kube)
     app.state.namespace, app.state.metrics = namespace, metrics
     errors.install(app)
-    app.include_router(
-        routes.router,
-        prefix="/api/v1/instances",
-        dependencies=[Depends(routes.in_installed_namespace)],
-        tags=["instances"],
-    )
+    app.include_router(routes.router, prefix="/api/v1/instances", tags=["instances"])
     app.include_router(
         routes.router,
         prefix="/api/v1/namespaces/{namespace}/instances",

@@ -35,7 +35,6 @@ from hopper_operator.rest.store import Store
 
 logger = logging.getLogger(__name__)
 
-DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorDetail} for code in (400, 401, 403, 404, 409, 412, 413, 503)
 }
@@ -44,14 +43,8 @@ ERRORS[422] = {"model": ValidationErrorBody}
 router = APIRouter(responses=ERRORS)
 
 
-async def in_installed_namespace(request: Request) -> None:
-    request.state.namespace = request.app.state.namespace
-
-
-async def in_namespace(
-    *, request: Request, namespace: Annotated[str, Path(pattern=DNS_LABEL)]
-) -> None:
-    request.state.namespace = namespace
+async def in_namespace(namespace: Annotated[str, Path()]) -> None:
+    """Declares {namespace} for the OpenAPI document; `requires` checks and uses it."""
 
 
 def _store(request: Request) -> Store:
