@@ -90,7 +90,6 @@ def internal(request: Request, error: BaseException) -> JSONResponse:
     return JSONResponse(
         {"detail": f"Internal server error (request id {request_id})"},
         status_code=500,
-        headers={"X-Request-ID": request_id},
     )
 
 
