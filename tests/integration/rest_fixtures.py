@@ -3,6 +3,7 @@ real control plane behind it, and tokens of users bound to the built-in roles.""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -35,10 +36,21 @@ def kubeconfig_login(path: Path) -> Callable[[], kopf.ConnectionInfo]:
     return login
 
 
-def client_for(kube: Kube, namespace: str, token: str | None) -> httpx.AsyncClient:
+@contextlib.asynccontextmanager
+async def client_for(
+    kube: Kube, namespace: str, token: str | None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of a new app, its watches stopped after."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    transport = httpx.ASGITransport(app=create_app(kube, namespace=namespace))
-    return httpx.AsyncClient(transport=transport, base_url="http://api", headers=headers)
+    app = create_app(kube, namespace=namespace)
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://api", headers=headers
+        ) as client:
+            yield client
+    finally:
+        await app.state.store.cache.close()
 
 
 @pytest.fixture

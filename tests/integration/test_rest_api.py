@@ -3,6 +3,7 @@ control plane behind it (no operator here: statuses stay as created)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -307,3 +308,25 @@ async def test_openapi_health_and_request_ids(editor: httpx.AsyncClient) -> None
     assert (await editor.get("/healthz")).status_code == 200
     assert (await editor.get("/readyz")).status_code == 200
     assert (await editor.get(f"{BASE}/nope")).headers["X-Request-ID"]
+
+
+async def test_reads_follow_changes_made_with_kubectl(
+    editor: httpx.AsyncClient, kubectl: Kubectl, namespace: str
+) -> None:
+    """Reads answer from a watch-backed cache: a change made beside the API reaches it."""
+    await create(editor, id="outside", name="before", scope="GLOBAL")
+    assert (await editor.get(f"{BASE}/outside")).json()["name"] == "before"
+    patch = json.dumps({"spec": {"displayName": "after"}})
+    kubectl("patch", "hopperinstance", "outside", "-n", namespace, "--type=merge", "-p", patch)
+    kubectl("delete", "hopperinstance", "outside", "-n", namespace)
+    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(
+        {"apiVersion": "hopper.dev/v1alpha1", "kind": "HopperInstance",
+         "metadata": {"name": "made-by-kubectl"}, "spec": {"scope": "GLOBAL"}}
+    ))  # fmt: skip
+    for _ in range(600):  # until the watch delivered both (at most a minute)
+        listed = (await editor.get(BASE)).json()
+        if [i["id"] for i in listed["items"]] == ["made-by-kubectl"]:
+            break
+        await asyncio.sleep(0.1)
+    assert [i["id"] for i in listed["items"]] == ["made-by-kubectl"]
+    assert (await editor.get(f"{BASE}/outside")).status_code == 404

@@ -59,9 +59,14 @@ Timeout = Annotated[
 ]
 
 
-async def _read(store: Store, request: Request, name: str) -> dict[str, Any]:
+async def _read(
+    store: Store, request: Request, name: str, *, fresh: bool = False
+) -> mapping.Object:
+    """The instance, from the cache; `fresh` (for a write): from the API server."""
     try:
-        return await store.get(request.state.namespace, name)
+        if fresh:
+            return await store.get(request.state.namespace, name)
+        return await store.read(request.state.namespace, name)
     except NotFoundError:
         raise ApiError(404, f"Instance {name} not found") from None
 
@@ -154,7 +159,7 @@ async def update_instance(
     within: Timeout = 30.0,
 ) -> Instance:
     """Change an instance; a `status` is a lifecycle request, as the verb to that status."""
-    obj = await _read(store, request, id)
+    obj = await _read(store, request, id, fresh=True)
     version = obj["metadata"]["resourceVersion"]
     expected = if_match.removeprefix("W/").strip('"') if if_match else None
     if expected is not None and expected != version:
@@ -189,7 +194,7 @@ async def delete_instance(
 ) -> Response:
     """The original's soft delete: terminate and keep; `purge=true` removes the object."""
     namespace = request.state.namespace
-    obj = await _read(store, request, id)
+    obj = await _read(store, request, id, fresh=True)
     children = mapping.children_of(await store.list(namespace), id)
     refused = verbs.delete_refusal(obj, len(children))
     if refused:
@@ -256,7 +261,7 @@ def _verb_route(verb: verbs.Verb) -> None:
         wait: Wait = True,
         within: Timeout = 30.0,
     ) -> Instance:
-        obj = await _read(store, request, id)
+        obj = await _read(store, request, id, fresh=True)
         logger.info("%s: %s instance %s/%s", user, verb.value, request.state.namespace, id)
         done, arrived = await carry_out(store, obj, verb, wait=wait, within=within)
         return _answer(response, done, arrived)

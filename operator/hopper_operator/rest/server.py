@@ -11,6 +11,7 @@ from pathlib import Path
 
 import kopf
 import uvicorn
+from fastapi import FastAPI
 
 from hopper_operator.kube.client import Kube, connection_info
 from hopper_operator.rest.app import create_app
@@ -24,12 +25,14 @@ class ApiSettings:
     cert_dir: str | None = None  # tls.crt and tls.key; None: the context given, or plain
 
 
-def uvicorn_config(settings: ApiSettings, kube: Kube, tls: ssl.SSLContext | None) -> uvicorn.Config:
+def uvicorn_config(
+    settings: ApiSettings, app: FastAPI, tls: ssl.SSLContext | None
+) -> uvicorn.Config:
     cert = key = None
     if settings.cert_dir:
         cert, key = (str(Path(settings.cert_dir, f)) for f in ("tls.crt", "tls.key"))
     config = uvicorn.Config(
-        create_app(kube, namespace=settings.namespace),
+        app,
         host=settings.address,
         port=settings.port,
         ssl_certfile=cert,
@@ -54,4 +57,8 @@ async def serve(
     """Until SIGINT or SIGTERM (uvicorn's own handlers finish the requests under way)."""
     identity = os.environ.get("POD_NAME") or socket.gethostname()
     async with Kube(login, identity=f"api {identity}") as kube:
-        await uvicorn.Server(uvicorn_config(settings, kube, tls)).serve()
+        app = create_app(kube, namespace=settings.namespace)
+        try:
+            await uvicorn.Server(uvicorn_config(settings, app, tls)).serve()
+        finally:
+            await app.state.store.cache.close()
