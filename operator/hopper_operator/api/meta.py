@@ -6,7 +6,8 @@ anywhere else would be a second home for the same fact.
 
 from __future__ import annotations
 
-from datetime import datetime
+import secrets
+from datetime import UTC, datetime
 from enum import StrEnum
 
 GROUP = "hopper.dev"
@@ -55,3 +56,9 @@ def parse_time(value: object) -> datetime | None:
         return datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
+
+
+def restart_token() -> str:
+    """A hopper.dev/restartedAt token no other restart uses: the time to read, a random
+    suffix to be unique (`kubectl hopper restart` and the REST API's restart write it)."""
+    return f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%S.%fZ}-{secrets.token_hex(4)}"

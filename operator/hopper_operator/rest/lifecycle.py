@@ -4,9 +4,8 @@ write onto the version judged, then wait for the operator to get there."""
 from __future__ import annotations
 
 import logging
-import secrets
-from datetime import UTC, datetime
 
+from hopper_operator.api.meta import restart_token
 from hopper_operator.kube.client import ConflictError
 from hopper_operator.rest.errors import ApiError
 from hopper_operator.rest.mapping import Object, phase_of
@@ -16,11 +15,6 @@ from hopper_operator.rest.verbs import Answer, Verb, arrived, intent, judge, ref
 logger = logging.getLogger(__name__)
 
 ATTEMPTS = 3  # judged afresh when the object changed between the read and the write
-
-
-def restart_token() -> str:
-    """A token no other restart uses: the time to read, random to be unique."""
-    return f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%S.%fZ}-{secrets.token_hex(4)}"
 
 
 async def carry_out(
