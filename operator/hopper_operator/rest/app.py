@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 
 from hopper_operator.kube.client import Kube
 from hopper_operator.kube.reviews import Gate
@@ -24,11 +24,9 @@ def create_app(kube: Kube, *, namespace: str) -> FastAPI:
     app.state.store, app.state.gate = Store(kube), Gate(kube)
     app.state.namespace, app.state.metrics = namespace, metrics
     errors.install(app)
-    app.include_router(routes.router, prefix="/api/v1/instances", tags=["instances"])
+    app.include_router(routes.router("/api/v1/instances"), tags=["instances"])
     app.include_router(
-        routes.router,
-        prefix="/api/v1/namespaces/{namespace}/instances",
-        dependencies=[Depends(routes.in_namespace)],
+        routes.router("/api/v1/namespaces/{namespace}/instances", namespaced=True),
         tags=["instances in a namespace"],
     )
     app.include_router(health.router)

@@ -5,6 +5,7 @@ mapping, the store and the lifecycle."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
@@ -39,8 +40,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorDetail} for code in (400, 401, 403, 404, 409, 412, 413, 503)
 }
 ERRORS[422] = {"model": ValidationErrorBody}
-
-router = APIRouter(responses=ERRORS)
 
 
 async def in_namespace(namespace: Annotated[str, Path()]) -> None:
@@ -78,8 +77,6 @@ def _answer(response: Response, obj: mapping.Object, arrived: bool = True) -> In
     return mapping.to_instance(obj)
 
 
-@router.post("", status_code=201)
-@router.post("/", status_code=201, include_in_schema=False)
 async def create_instance(
     *,
     body: InstanceCreate,
@@ -108,8 +105,6 @@ async def create_instance(
     return _answer(response, created)
 
 
-@router.get("")
-@router.get("/", include_in_schema=False)
 async def list_instances(
     *,
     request: Request,
@@ -132,7 +127,6 @@ async def list_instances(
     return mapping.page(map(mapping.to_instance, objects), query)
 
 
-@router.get("/{id}")
 async def get_instance(
     *,
     id: str,
@@ -145,7 +139,6 @@ async def get_instance(
     return _answer(response, await _read(store, request, id))
 
 
-@router.put("/{id}")
 async def update_instance(
     *,
     id: str,
@@ -183,7 +176,6 @@ async def update_instance(
     return _answer(response, done, arrived)
 
 
-@router.delete("/{id}", status_code=204)
 async def delete_instance(
     *,
     id: str,
@@ -207,7 +199,6 @@ async def delete_instance(
     return Response(status_code=204)
 
 
-@router.get("/{id}/children")
 async def list_children(
     *,
     id: str,
@@ -224,7 +215,6 @@ async def list_children(
     return mapping.page(map(mapping.to_instance, children), query)
 
 
-@router.get("/{id}/hierarchy")
 async def get_hierarchy(
     *,
     id: str,
@@ -238,7 +228,6 @@ async def get_hierarchy(
     return Hierarchy(root=tree, total_instances=total)
 
 
-@router.get("/{id}/status")
 async def get_status(
     *,
     id: str,
@@ -250,7 +239,7 @@ async def get_status(
     return mapping.status_body(await _read(store, request, id))
 
 
-def _verb_route(verb: verbs.Verb) -> None:
+def _verb_route(verb: verbs.Verb) -> Callable[..., Awaitable[Instance]]:
     async def act(
         *,
         id: str,
@@ -271,8 +260,25 @@ def _verb_route(verb: verbs.Verb) -> None:
         f"{verb.value.capitalize()} the instance: 200 once its status got there, "
         "202 if `timeout` passed first (or `wait=false`)."
     )
-    router.add_api_route(f"/{{id}}/{verb.value}", act, methods=["POST"])
+    return act
 
 
-for _verb in verbs.Verb:
-    _verb_route(_verb)
+def router(prefix: str, *, namespaced: bool = False) -> APIRouter:
+    """Every route under `prefix`, each registered with its whole path (what the metrics
+    name a route by)."""
+    dependencies = [Depends(in_namespace)] if namespaced else []
+    routes = APIRouter(prefix=prefix, responses=ERRORS, dependencies=dependencies)
+    for path in ("", "/"):  # the original served both; only one is documented
+        shown = path == ""
+        routes.add_api_route(path, create_instance, methods=["POST"], status_code=201,
+                             include_in_schema=shown)  # fmt: skip
+        routes.add_api_route(path, list_instances, methods=["GET"], include_in_schema=shown)
+    routes.add_api_route("/{id}", get_instance, methods=["GET"])
+    routes.add_api_route("/{id}", update_instance, methods=["PUT"])
+    routes.add_api_route("/{id}", delete_instance, methods=["DELETE"], status_code=204)
+    routes.add_api_route("/{id}/children", list_children, methods=["GET"])
+    routes.add_api_route("/{id}/hierarchy", get_hierarchy, methods=["GET"])
+    routes.add_api_route("/{id}/status", get_status, methods=["GET"])
+    for verb in verbs.Verb:
+        routes.add_api_route(f"/{{id}}/{verb.value}", _verb_route(verb), methods=["POST"])
+    return routes
