@@ -168,35 +168,58 @@ class ListQuery:
     limit: int = 20
 
 
-def matches(instance: Instance, query: ListQuery) -> bool:
+@dataclass(frozen=True, slots=True)
+class Row:
+    """What a list filters and sorts by, read straight from the object: only the page's
+    objects are turned into Instance bodies (a list of thousands stays cheap)."""
+
+    obj: Object
+    id: str
+    name: str
+    scope: str
+    status: str
+    parent_id: str | None
+    created_at: str  # RFC 3339 in UTC ("...Z"): sorts as text in time order
+
+    @classmethod
+    def of(cls, obj: Object) -> Row:
+        meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
+        name = meta.get("name", "")
+        return cls(
+            obj=obj,
+            id=name,
+            name=spec.get("displayName") or name,
+            scope=str(spec.get("scope", "")),
+            status=Status.of(phase_of(obj)).value,
+            parent_id=parent_of(obj),
+            created_at=str(meta.get("creationTimestamp") or ""),
+        )
+
+
+def matches(row: Row, query: ListQuery) -> bool:
     return (
-        (not query.scopes or instance.scope in query.scopes)
-        and (not query.statuses or instance.status in query.statuses)
-        and (query.parent_id is None or instance.parent_id == query.parent_id)
-        and (not query.root_only or instance.parent_id is None)
+        (not query.scopes or row.scope in query.scopes)
+        and (not query.statuses or row.status in query.statuses)
+        and (query.parent_id is None or row.parent_id == query.parent_id)
+        and (not query.root_only or row.parent_id is None)
     )
 
 
-def _sort_key(field: SortBy) -> Any:
-    if field is SortBy.CREATED_AT:
-        # Ties (same second) broken by id, so pages never overlap or skip.
-        return lambda i: (i.created_at.timestamp() if i.created_at else 0.0, i.id)
-    return lambda i: (str(getattr(i, field.value)), i.id)
-
-
-def page(instances: Iterable[Instance], query: ListQuery) -> InstanceList:
+def page(objects: Iterable[Object], query: ListQuery) -> InstanceList:
+    field = query.sort_by.value
     found = sorted(
-        (i for i in instances if matches(i, query)),
-        key=_sort_key(query.sort_by),
+        (row for row in map(Row.of, objects) if matches(row, query)),
+        # Ties broken by id, so that pages never overlap or skip.
+        key=lambda row: (getattr(row, field), row.id),
         reverse=query.sort_order is SortOrder.DESC,
     )
-    items = found[query.skip : query.skip + query.limit]
+    rows = found[query.skip : query.skip + query.limit]
     return InstanceList(
-        items=items,
+        items=[to_instance(row.obj) for row in rows],
         total=len(found),
         skip=query.skip,
         limit=query.limit,
-        has_more=query.skip + len(items) < len(found),
+        has_more=query.skip + len(rows) < len(found),
     )
 
 

@@ -124,7 +124,7 @@ async def list_instances(
         frozenset(scope), frozenset(status), parent_id, root_only, sort_by, sort_order, skip, limit
     )
     objects = await store.list(request.state.namespace)
-    return mapping.page(map(mapping.to_instance, objects), query)
+    return mapping.page(objects, query)
 
 
 async def get_instance(
@@ -212,7 +212,7 @@ async def list_children(
     await _read(store, request, id)
     children = mapping.children_of(await store.list(request.state.namespace), id)
     query = mapping.ListQuery(sort_order=SortOrder.ASC, skip=skip, limit=limit)
-    return mapping.page(map(mapping.to_instance, children), query)
+    return mapping.page(children, query)
 
 
 async def get_hierarchy(

@@ -103,7 +103,6 @@ ROWS = [
     obj("p2", "PROJECT", "g1", created="2026-01-01T00:00:02Z"),
     obj("o1", "ORCHESTRATION", "p1", created="2026-01-01T00:00:04Z"),
 ]
-INSTANCES = [mapping.to_instance(o) for o in ROWS]
 
 
 @pytest.mark.parametrize(
@@ -129,13 +128,13 @@ INSTANCES = [mapping.to_instance(o) for o in ROWS]
     ],
 )
 def test_list_filters_and_sorts(query: mapping.ListQuery, ids: list[str]) -> None:
-    assert [i.id for i in mapping.page(INSTANCES, query).items] == ids
+    assert [i.id for i in mapping.page(ROWS, query).items] == ids
 
 
 @pytest.mark.parametrize(("skip", "limit"), list(itertools.product(range(7), range(1, 7))))
 def test_pages_cover_every_match_once(skip: int, limit: int) -> None:
-    listed = mapping.page(INSTANCES, mapping.ListQuery(skip=skip, limit=limit))
-    everything = [i.id for i in mapping.page(INSTANCES, mapping.ListQuery()).items]
+    listed = mapping.page(ROWS, mapping.ListQuery(skip=skip, limit=limit))
+    everything = [i.id for i in mapping.page(ROWS, mapping.ListQuery()).items]
     assert [i.id for i in listed.items] == everything[skip : skip + limit]
     assert listed.total == 5 and listed.has_more == (skip + limit < 5)
 
