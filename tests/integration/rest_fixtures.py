@@ -68,9 +68,11 @@ def tokens(kubectl: Kubectl, crd: None, namespace: str) -> Iterator[Tokens]:
         kubectl("create", "rolebinding", account, f"--clusterrole={role}",
                 f"--serviceaccount={namespace}:{account}", "-n", namespace)  # fmt: skip
         user = f"system:serviceaccount:{namespace}:{account}"
-        # The aggregation controller and the authorizer's watch both take a moment.
+        # The aggregation controller and the authorizer's watch both take a moment: wait
+        # for the strongest verb the role grants (view's rules may reach edit first).
+        verb = "get" if role == "view" else "create"
         wait_for(
-            lambda: kubectl("auth", "can-i", "get", "hopperinstances.hopper.dev",
+            lambda: kubectl("auth", "can-i", verb, "hopperinstances.hopper.dev",
                             f"--as={user}", "-n", namespace, check=False).returncode == 0,
             timeout=30,
             what=f"{role} to reach {user}",
