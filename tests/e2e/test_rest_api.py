@@ -58,8 +58,15 @@ def test_the_api_creates_and_starts_an_instance_through_its_service(installed: K
         headers={"Authorization": f"Bearer {token}"}, verify=False, timeout=TIMEOUT + 10
     ) as client:
         # The edit role reaches the token's user through aggregation and the authorizer's
-        # watch: allowed once a read answers 200.
-        wait_for(lambda: client.get(base).status_code == 200, timeout=TIMEOUT, what="edit to apply")
+        # watch: wait until it may create, then until the API answers at all.
+        user = f"system:serviceaccount:{CLIENTS}:client"
+        wait_for(
+            lambda: kubectl("auth", "can-i", "create", "hopperinstances.hopper.dev",
+                            f"--as={user}", "-n", CLIENTS, check=False).returncode == 0,
+            timeout=TIMEOUT,
+            what="edit to reach the client",
+        )  # fmt: skip
+        wait_for(lambda: client.get(base).status_code == 200, timeout=TIMEOUT, what="the API")
         made = client.post(base, json={"id": "via-api", "name": "Via the API", "scope": "GLOBAL"})
         assert made.status_code == 201, made.text
         assert made.json()["status"] == "created"
