@@ -73,8 +73,14 @@ def test_the_api_creates_and_starts_an_instance_through_its_service(installed: K
         started = client.post(f"{base}/via-api/start", params={"timeout": TIMEOUT})
         assert started.status_code == 200, started.text
         assert started.json()["status"] == "running"
-        status = client.get(f"{base}/via-api/status").json()
-        assert (status["status"], status["ready"]) == ("running", True)
+        # Two replicas behind the Service, each reading from its own watch: the other
+        # one may see the last write a moment later.
+        ready = {"id": "via-api", "status": "running", "ready": True}
+        wait_for(
+            lambda: ready.items() <= client.get(f"{base}/via-api/status").json().items(),
+            timeout=TIMEOUT,
+            what="the status through the API",
+        )
         assert client.get(base, headers={"Authorization": "Bearer garbage"}).status_code == 401
     instance = get_json(kubectl, "hopperinstance", "via-api", "-n", CLIENTS)
     assert instance["spec"]["displayName"] == "Via the API"
