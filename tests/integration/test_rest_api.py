@@ -321,7 +321,9 @@ async def test_reads_follow_changes_made_with_kubectl(
     kubectl("delete", "hopperinstance", "outside", "-n", namespace)
     kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(
         {"apiVersion": "hopper.dev/v1alpha1", "kind": "HopperInstance",
-         "metadata": {"name": "made-by-kubectl"}, "spec": {"scope": "GLOBAL"}}
+         "metadata": {"name": "made-by-kubectl"},
+         # A large object: its watch event is one line of 200 KB.
+         "spec": {"scope": "GLOBAL", "config": {"blob": "x" * 200_000}}}
     ))  # fmt: skip
     for _ in range(600):  # until the watch delivered both (at most a minute)
         listed = (await editor.get(BASE)).json()

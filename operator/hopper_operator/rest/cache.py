@@ -127,6 +127,11 @@ class Cache:
                     "instances of %s: cache not in sync (%r); retrying", namespace, error
                 )
                 await asyncio.sleep(RETRY)
+            except Exception:
+                # Never a task that died unseen, leaving a cache that says it is in sync.
+                space.synced.clear()
+                logger.exception("instances of %s: cache failed; listing again", namespace)
+                await asyncio.sleep(RETRY)
 
     async def _list(self, namespace: str, space: _Space) -> str:
         listed = await self.kube.request("GET", instance_path(namespace))
