@@ -1,8 +1,8 @@
 """`hopper-localcluster dev`: the whole product on this machine, in one command.
 
 Starts a local control plane, installs the CRD, applies the samples, runs a stand-in
-kubelet (so workloads become available) and the operator, watching every namespace as
-the deployed one does, in the foreground. Ctrl-C, SIGTERM or SIGHUP (a closed terminal)
+kubelet (so workloads become available), the operator, watching every namespace as the
+deployed one does, and the REST Instance API (plain HTTP on localhost), in the foreground. Ctrl-C, SIGTERM or SIGHUP (a closed terminal)
 stop the operator, then everything else; nothing is left running or on disk.
 """
 
@@ -23,6 +23,8 @@ from hopper_localcluster.kubelet import StandInKubelet
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 OPERATOR_STOP_SECONDS = 20
+API_PORT = 8180  # the REST Instance API of `dev`, on 127.0.0.1 only
+DEV_ACCOUNT = "dev"  # a ServiceAccount bound to `edit` in the samples' namespace: its token works
 
 
 class Stopped(BaseException):
@@ -70,6 +72,22 @@ def _start_operator(plane: ControlPlane, operator_args: Sequence[str]) -> subpro
     return subprocess.Popen([*command, *operator_args], env=plane.env())
 
 
+def _start_api(plane: ControlPlane, namespace: str) -> subprocess.Popen[bytes]:
+    """`hopper-operator api` for the samples' namespace, plain HTTP on localhost (a
+    development convenience: the deployed one serves HTTPS)."""
+    command = [sys.executable, "-m", "hopper_operator.cli.main", "api", "-n", namespace]
+    command += ["--plain-http", "--address", "127.0.0.1", "--port", str(API_PORT)]
+    return subprocess.Popen(command, env=plane.env())
+
+
+def _curl_line(namespace: str) -> str:
+    token = f"$(kubectl create token {DEV_ACCOUNT} -n {namespace})"
+    return (
+        f'curl -s -H "Authorization: Bearer {token}" '
+        f"http://127.0.0.1:{API_PORT}/api/v1/instances/acme/hierarchy"
+    )
+
+
 def _stop_operator(operator: subprocess.Popen[bytes]) -> None:
     if operator.poll() is None:
         operator.send_signal(signal.SIGTERM)  # a `kill` reaches only us: pass it on
@@ -86,11 +104,18 @@ def _bring_up(plane: ControlPlane, kubelet: StandInKubelet, root: Path, namespac
     if namespace != "default":
         _kubectl(plane, "create", "namespace", namespace)
     _kubectl(plane, "apply", "-n", namespace, "-k", str(root / "manifests" / "samples"))
+    # The user roles (aggregated into edit) and an account whose token the API accepts.
+    _kubectl(plane, "apply", "-f", str(root / "manifests" / "user-roles.yaml"))
+    _kubectl(plane, "create", "serviceaccount", DEV_ACCOUNT, "-n", namespace)
+    _kubectl(plane, "create", "rolebinding", DEV_ACCOUNT, "--clusterrole=edit",
+             f"--serviceaccount={namespace}:{DEV_ACCOUNT}", "-n", namespace)  # fmt: skip
     kubelet.start()
     print(
         "\nhopper-localcluster dev is up. In another terminal, paste:\n\n"
         f"  {_paste_line(plane)}\n\n"
         "then try: kubectl get hopper -A; kubectl hopper tree -A; kubectl hopper pause acme\n"
+        "and the REST Instance API (docs/instance-api.md):\n\n"
+        f"  {_curl_line(namespace)}\n\n"
         f"The samples are in namespace {namespace}; the operator watches every namespace.\n"
         "Ctrl-C here stops everything.\n",
         flush=True,
@@ -106,11 +131,13 @@ def dev(operator_args: Sequence[str], *, namespace: str) -> int:
     plane = ControlPlane()
     kubelet = StandInKubelet(plane)
     operator: subprocess.Popen[bytes] | None = None
+    api: subprocess.Popen[bytes] | None = None
     code = 0
     with _stop_on_signals():
         try:
             _bring_up(plane, kubelet, root, namespace)
             operator = _start_operator(plane, operator_args)
+            api = _start_api(plane, namespace)
             operator.wait()
         except (KeyboardInterrupt, Stopped):
             pass
@@ -120,8 +147,9 @@ def dev(operator_args: Sequence[str], *, namespace: str) -> int:
         finally:
             for sig in STOP_SIGNALS:  # a second signal must not cut the cleanup short
                 signal.signal(sig, signal.SIG_IGN)
-            if operator is not None:
-                _stop_operator(operator)
+            for child in (api, operator):
+                if child is not None:
+                    _stop_operator(child)
             kubelet.stop()
             plane.stop()
     return code

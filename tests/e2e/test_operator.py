@@ -24,7 +24,8 @@ from tests.e2e.conftest import Cluster, Say, get_json, wait_for
 
 ROOT = Path(__file__).parents[2]
 OPERATOR_NAMESPACE = "hopper-system"
-SELECTOR = "app.kubernetes.io/name=hopper-operator"
+# The operator's pods, not the REST API's (component api, tests/e2e/test_rest_api.py).
+SELECTOR = "app.kubernetes.io/name=hopper-operator,app.kubernetes.io/component=controller"
 SAMPLES_NAMESPACE = "hopper-e2e"
 SAMPLE_IMAGE = re.compile(r"image: registry\.example\.com/\S+")
 WORKLOAD = "acme-web-release"  # the sample with a runtime (2 replicas), under acme-web

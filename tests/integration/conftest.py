@@ -308,3 +308,7 @@ def service_account_kubeconfig(
     )
     assert whoami.stdout == f"system:serviceaccount:{namespace}:{account}"
     return path
+
+
+# The REST Instance API's fixtures live beside its tests; collected here.
+from tests.integration.rest_fixtures import api_kube, editor, tokens  # noqa: E402, F401

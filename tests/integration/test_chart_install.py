@@ -83,12 +83,21 @@ class OperatorAs(Operator):
 LISTENERS = ("--liveness=", "--readiness-port=", "--metrics-port=")
 
 
+def operator_only(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The operator's objects, without the REST API's (component api)."""
+    return [
+        doc
+        for doc in docs
+        if (doc["metadata"].get("labels") or {}).get("app.kubernetes.io/component") != "api"
+    ]
+
+
 def as_deployed(docs: list[dict[str, Any]]) -> tuple[list[str], dict[str, str]]:
     """The operator's arguments and environment as the rendered Deployment gives them: its
     own args (namespaces watched, leader election and its Lease, metrics auth...), the
     downward API's values as a pod would see them, and free local ports for its listeners
     (several operators run on this machine)."""
-    (deployment,) = [doc for doc in docs if doc["kind"] == "Deployment"]
+    (deployment,) = [doc for doc in operator_only(docs) if doc["kind"] == "Deployment"]
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     command, *args = container["args"]
     assert command == "run"
@@ -216,7 +225,7 @@ def test_bundle_holds_the_operator_pinned_to_the_version(bundle: list[dict[str, 
         "Deployment",
         "Service",
     } <= kinds
-    (deployment,) = [doc for doc in bundle if doc["kind"] == "Deployment"]
+    (deployment,) = [doc for doc in operator_only(bundle) if doc["kind"] == "Deployment"]
     (operator,) = deployment["spec"]["template"]["spec"]["containers"]
     assert operator["image"] == f"ghcr.io/hopper-dev/hopper-operator:{VERSION}"
     assert deployment["metadata"]["labels"]["helm.sh/chart"] == f"hopper-operator-{VERSION}"
@@ -225,7 +234,9 @@ def test_bundle_holds_the_operator_pinned_to_the_version(bundle: list[dict[str, 
 def test_bundle_alone_installs_an_operator_that_converges_the_samples(
     empty_plane: ControlPlane, bundle: list[dict[str, Any]], tmp_path: Path
 ) -> None:
-    (account,) = [doc["metadata"] for doc in bundle if doc["kind"] == "ServiceAccount"]
+    (account,) = [
+        doc["metadata"] for doc in operator_only(bundle) if doc["kind"] == "ServiceAccount"
+    ]
     kubeconfig = service_account_kubeconfig(
         empty_plane, account["namespace"], account["name"], tmp_path / "kubeconfig"
     )
@@ -325,7 +336,7 @@ def test_watched_namespaces_converge_and_others_are_forbidden(
     docs, other = scoped_rbac
     roles = {d["metadata"]["namespace"] for d in docs if d["kind"] == "Role"}
     assert roles == {namespace, other, SCOPED_NAMESPACE}  # the release's: the Lease only
-    (account,) = [doc["metadata"] for doc in docs if doc["kind"] == "ServiceAccount"]
+    (account,) = [doc["metadata"] for doc in operator_only(docs) if doc["kind"] == "ServiceAccount"]
     kubeconfig = service_account_kubeconfig(
         control_plane, SCOPED_NAMESPACE, account["name"], tmp_path / "kubeconfig"
     )

@@ -32,6 +32,7 @@ from hopper_localcluster.kubelet import StandInKubelet
 MANIFESTS = ROOT / "manifests"
 OPERATOR_NAMESPACE = "hopper-system"
 SERVICE_ACCOUNT = "hopper-operator"
+API = "hopper-operator-api"  # the REST Instance API's objects (tests/chart/test_api_chart.py)
 USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{SERVICE_ACCOUNT}"
 RBAC_KINDS = (
     "Namespace",
@@ -180,7 +181,7 @@ def _remove_operator_objects(control_plane: ControlPlane) -> Iterator[None]:
     yield
     for kind in ("clusterrolebinding", "clusterrole"):
         subprocess.run(
-            [str(kubectl_path()), "delete", kind, SERVICE_ACCOUNT, "--ignore-not-found"],
+            [str(kubectl_path()), "delete", kind, SERVICE_ACCOUNT, API, "--ignore-not-found"],
             env=control_plane.env(),
             capture_output=True,
             check=False,
@@ -203,16 +204,22 @@ def test_kustomization_holds_the_operator_and_nothing_else(rendered: list[dict[s
         ("ClusterRole", "hopper-instances-edit"),
         ("ClusterRole", "hopper-instances-view"),
         ("ClusterRole", "hopper-operator"),
+        ("ClusterRole", API),
         ("ClusterRole", "hopper-operator-metrics-reader"),
         ("ClusterRoleBinding", "hopper-operator"),
+        ("ClusterRoleBinding", API),
         ("CustomResourceDefinition", "hopperinstances.hopper.dev"),
         ("Deployment", "hopper-operator"),
+        ("Deployment", API),
         ("Namespace", OPERATOR_NAMESPACE),
         ("PodDisruptionBudget", "hopper-operator"),
+        ("PodDisruptionBudget", API),
         ("Role", "hopper-operator-leader-election"),
         ("RoleBinding", "hopper-operator-leader-election"),
+        ("Service", API),
         ("Service", "hopper-operator-metrics"),
         ("ServiceAccount", SERVICE_ACCOUNT),
+        ("ServiceAccount", API),
     ]  # in particular no HopperInstance: the samples stay out
     cluster_scoped = ("Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition")
     for doc in rendered:
@@ -222,7 +229,7 @@ def test_kustomization_holds_the_operator_and_nothing_else(rendered: list[dict[s
     crd = _one(rendered, "CustomResourceDefinition")
     assert crd["spec"] == yaml.safe_load(CRD.read_text())["spec"]
 
-    deployment = _one(rendered, "Deployment")
+    deployment = _one(rendered, "Deployment", SERVICE_ACCOUNT)
     spec, pod = deployment["spec"], deployment["spec"]["template"]["spec"]
     assert (spec["replicas"], spec["strategy"]["type"]) == (2, "RollingUpdate")
     assert spec["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
@@ -232,7 +239,7 @@ def test_kustomization_holds_the_operator_and_nothing_else(rendered: list[dict[s
     assert (
         term["podAffinityTerm"]["labelSelector"]["matchLabels"] == spec["selector"]["matchLabels"]
     )
-    pdb = _one(rendered, "PodDisruptionBudget")
+    pdb = _one(rendered, "PodDisruptionBudget", SERVICE_ACCOUNT)
     assert pdb["spec"] == {"minAvailable": 1, "selector": spec["selector"]}
     (container,) = pod["containers"]
     assert container["image"] == "ghcr.io/hopper-dev/hopper-operator:0.1.0"
@@ -270,7 +277,7 @@ def test_kustomization_holds_the_operator_and_nothing_else(rendered: list[dict[s
     ready = container["readinessProbe"]["httpGet"]
     assert ready["path"] == "/readyz" and ports[ready["port"]] == 8081
 
-    service = _one(rendered, "Service")
+    service = _one(rendered, "Service", "hopper-operator-metrics")
     (port,) = service["spec"]["ports"]
     assert (port["name"], port["port"], ports[port["targetPort"]]) == ("metrics", 9090, 9090)
     labels = deployment["spec"]["template"]["metadata"]["labels"]
@@ -287,7 +294,7 @@ def test_kustomization_passes_a_server_dry_run(kubectl: Kubectl) -> None:
     kubectl("apply", "-f", str(MANIFESTS / "namespace.yaml"))
     result = kubectl("apply", "-k", str(MANIFESTS), "--dry-run=server")
     applied = [line for line in result.stdout.splitlines() if line.endswith("(server dry run)")]
-    assert len(applied) == 14, result.stdout
+    assert len(applied) == 20, result.stdout
     # hopper-system has the Pod Security "restricted" warn label: a pod template that broke
     # the standard would print `Warning: would violate PodSecurity "restricted:latest"`.
     assert "Warning" not in result.stderr, result.stderr
@@ -307,7 +314,7 @@ def test_cluster_role_grants_exactly_the_table(rendered: list[dict[str, Any]]) -
                     assert "*" not in (group, resource, verb), rule
                     grants.add((group, resource, verb))
     assert sorted(grants) == sorted(GRANTED)
-    binding = _one(rendered, "ClusterRoleBinding")
+    binding = _one(rendered, "ClusterRoleBinding", SERVICE_ACCOUNT)
     assert (
         binding["roleRef"]["name"]
         == _one(rendered, "ClusterRole", SERVICE_ACCOUNT)["metadata"]["name"]

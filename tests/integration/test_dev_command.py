@@ -83,6 +83,19 @@ def test_dev_comes_up_pauses_and_leaves_nothing_behind_when_killed(tmp_path: Pat
         user("create", "namespace", "mine")
         user("apply", "-n", "mine", "-f", "-", input=json.dumps(instance("solo")))
         user("hopper", "wait", "solo", "-n", "mine", "--timeout", "60")
+        # The REST Instance API, with the curl line it printed, as pasted.
+        curl = re.search(r"^  (curl .+)$", Path(log.name).read_text(), re.MULTILINE)
+        assert curl is not None
+        wait_for(
+            lambda: subprocess.run(["bash", "-c", curl.group(1)], env=env, capture_output=True,
+                                   text=True, timeout=30, check=False).stdout.startswith("{"),
+            timeout=60,
+            what="the API to answer",
+        )  # fmt: skip
+        answer = subprocess.run(["bash", "-c", curl.group(1)], env=env, capture_output=True,
+                                text=True, timeout=30, check=True).stdout  # fmt: skip
+        tree = json.loads(answer)
+        assert (tree["root"]["instance"]["id"], tree["total_instances"]) == ("acme", 6)
         user("hopper", "pause", "acme")
         wait_for(
             lambda: set(phases().values()) == {("Paused", "True")},

@@ -13,6 +13,7 @@ import pytest
 
 from hopper_operator.controller import metrics_server
 from hopper_operator.controller.metrics_server import Decision, Gate
+from hopper_operator.kube import reviews as review_module
 from hopper_operator.kube.client import Kube
 from hopper_operator.kube.reviews import ACCESS_REVIEWS, TOKEN_REVIEWS
 
@@ -61,7 +62,7 @@ async def test_decisions_are_cached_briefly(
     gate: Gate, reviews: Reviews, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     now = [1000.0]
-    monkeypatch.setattr(metrics_server.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(review_module.time, "monotonic", lambda: now[0])
     assert await gate.decide("Bearer t-reader") is Decision.ALLOWED
     assert await gate.decide("Bearer t-other") is Decision.FORBIDDEN
     asked = reviews.requests

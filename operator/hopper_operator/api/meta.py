@@ -6,7 +6,8 @@ anywhere else would be a second home for the same fact.
 
 from __future__ import annotations
 
-from datetime import datetime
+import secrets
+from datetime import UTC, datetime
 from enum import StrEnum
 
 GROUP = "hopper.dev"
@@ -34,6 +35,9 @@ class Annotation(StrEnum):
     RESTARTED_AT = f"{GROUP}/restartedAt"  # set by users (kubectl hopper restart)
     SPEC_HASH = f"{GROUP}/spec-hash"  # on a Deployment: what it was built from
     CONFIG_HASH = f"{GROUP}/config-hash"  # on a ConfigMap and pod template: the config
+    # Written by the REST Instance API: what the original's rows held and no spec field does.
+    RUNTIME_METADATA = f"{GROUP}/runtime-metadata"  # a JSON object
+    CREATED_BY = f"{GROUP}/created-by"
 
 
 # RFC 3339 in UTC to the second, as Kubernetes writes metav1.Time.
@@ -52,3 +56,9 @@ def parse_time(value: object) -> datetime | None:
         return datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
+
+
+def restart_token() -> str:
+    """A hopper.dev/restartedAt token no other restart uses: the time to read, a random
+    suffix to be unique (`kubectl hopper restart` and the REST API's restart write it)."""
+    return f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%S.%fZ}-{secrets.token_hex(4)}"

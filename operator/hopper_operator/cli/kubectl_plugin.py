@@ -15,17 +15,15 @@ import argparse
 import json
 import os
 import re
-import secrets
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from hopper_operator.api.enums import DesiredState
-from hopper_operator.api.meta import CRD_NAME, Annotation
+from hopper_operator.api.meta import CRD_NAME, Annotation, restart_token
 from hopper_operator.cli import completion
 from hopper_operator.cli.tree import WaitResult, draw, judge
 
@@ -117,11 +115,6 @@ class Kubectl:
         token = restart_token()
         self("annotate", RESOURCE, name, f"{Annotation.RESTARTED_AT}={token}", "--overwrite")
         return token
-
-
-def restart_token() -> str:
-    """A token no other restart uses: readable time first, random suffix for uniqueness."""
-    return f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%S.%fZ}-{secrets.token_hex(4)}"
 
 
 def wait(

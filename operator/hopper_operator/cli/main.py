@@ -24,7 +24,7 @@ from hopper_operator.core.world import DEFAULT_PARENT_GRACE_SECONDS  # noqa: E40
 from hopper_operator.kube import login  # noqa: E402
 
 
-def _configure_logging(*, verbose: bool, json_logs: bool) -> None:
+def configure_logging(*, verbose: bool, json_logs: bool) -> None:
     import kopf
 
     kopf.configure(
@@ -112,7 +112,8 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
-def _run(args: argparse.Namespace) -> int:
+def _logged_in(args: argparse.Namespace) -> bool:
+    """Check --kubeconfig and --context now, as kubectl would, and use them from here on."""
     options = login.LoginOptions(kubeconfig=args.kubeconfig, context=args.context)
     try:
         login.kubeconfig(options, os.environ)  # a missing file, an unknown context: now
@@ -120,11 +121,23 @@ def _run(args: argparse.Namespace) -> int:
         message = str(error)
         prefixed = message.startswith(("error:", "Error in configuration:"))
         sys.stderr.write(f"{message if prefixed else f'error: {message}'}\n")
-        return 1
+        return False
     login.use(options)
-    _configure_logging(verbose=args.verbose, json_logs=args.log_format == "json")
+    return True
+
+
+def _run(args: argparse.Namespace) -> int:
+    if not _logged_in(args):
+        return 1
+    configure_logging(verbose=args.verbose, json_logs=args.log_format == "json")
     run_operator(_settings(args), args.liveness)
     return 0
+
+
+def _api(args: argparse.Namespace) -> int:
+    from hopper_operator.cli import api
+
+    return api.run(args) if _logged_in(args) else 1
 
 
 def _crd(_: argparse.Namespace) -> int:
@@ -238,6 +251,11 @@ def parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_run)
     crd = commands.add_parser("crd", help="print the generated CustomResourceDefinition YAML")
     crd.set_defaults(func=_crd)
+    from hopper_operator.cli.api import add_command as add_api
+
+    api = add_api(commands)
+    _login_flags(api)
+    api.set_defaults(func=_api)
     return root
 
 

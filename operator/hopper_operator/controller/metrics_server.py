@@ -10,14 +10,11 @@ scrape usually costs no API request.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import ssl
 import tempfile
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import IntEnum
 from pathlib import Path
 
 from aiohttp import web
@@ -25,56 +22,28 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from hopper_operator.controller.metrics import Metrics
 from hopper_operator.controller.settings import MetricsAuth, Settings
+from hopper_operator.kube import reviews
 from hopper_operator.kube.client import Kube, KubeError
-from hopper_operator.kube.reviews import authenticate, may
+from hopper_operator.kube.reviews import (  # noqa: F401  re-exported: the gate's terms
+    ALLOW_TTL,
+    DENY_TTL,
+    MAX_CACHED,
+    Decision,
+    non_resource,
+)
 
 METRICS_PATH = "/metrics"
-ALLOW_TTL = 60.0  # seconds a granted token is trusted without asking again
-DENY_TTL = 10.0  # a refused one: short, so a new RoleBinding takes effect soon
-MAX_CACHED = 1024  # tokens remembered; garbage tokens must not grow memory without bound
 
 logger = logging.getLogger(__name__)
 
 
-class Decision(IntEnum):
-    ALLOWED = 200
-    UNAUTHENTICATED = 401
-    FORBIDDEN = 403
-
-
 @dataclass
-class Gate:
-    """Who may read the metrics, as the API server says, remembered for a short while."""
+class Gate(reviews.Gate):
+    """Who may read the metrics: `get` on the non-resource URL /metrics."""
 
-    kube: Kube
-    _cache: dict[str, tuple[float, Decision]] = field(default_factory=dict)
-
-    async def decide(self, authorization: str | None) -> Decision:
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            return Decision.UNAUTHENTICATED
-        key = hashlib.sha256(token.strip().encode()).hexdigest()
-        now = time.monotonic()
-        cached = self._cache.get(key)
-        if cached and cached[0] > now:
-            return cached[1]
-        user = await authenticate(self.kube, token.strip())
-        if user is None:
-            decision = Decision.UNAUTHENTICATED
-        elif await may(self.kube, user, "get", METRICS_PATH):
-            decision = Decision.ALLOWED
-        else:
-            decision = Decision.FORBIDDEN
-        self._remember(key, now, decision)
-        return decision
-
-    def _remember(self, key: str, now: float, decision: Decision) -> None:
-        if len(self._cache) >= MAX_CACHED:
-            self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
-            if len(self._cache) >= MAX_CACHED:
-                self._cache.clear()
-        ttl = ALLOW_TTL if decision is Decision.ALLOWED else DENY_TTL
-        self._cache[key] = (now + ttl, decision)
+    attributes: reviews.Attributes | None = field(
+        default_factory=lambda: non_resource("get", METRICS_PATH)
+    )
 
 
 def self_signed_context() -> ssl.SSLContext:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -31,12 +31,21 @@ APPLY_PATCH = "application/apply-patch+yaml"
 
 
 class KubeError(Exception):
-    def __init__(self, status: int, message: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        retry_after: float | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(f"{status}: {message}")
         self.status = status
         self.message = message
         # Seconds the server asked us to wait (429 and some 5xx carry Retry-After).
         self.retry_after = retry_after
+        # The Status' `reason` and `details` (a 422's causes name the refused fields).
+        self.reason = str((details or {}).get("reason") or "")
+        self.details: Mapping[str, Any] = (details or {}).get("details") or {}
 
 
 class NotFoundError(KubeError):
@@ -97,6 +106,13 @@ class Kube:
         if self._session is not None:
             await self._session.close()
 
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            # trust_env off: with it, aiohttp reads ~/.netrc and looks up proxy variables
+            # on worker threads for every request (measured: a fifth of the operator's CPU).
+            self._session = aiohttp.ClientSession(trust_env=False)
+        return self._session
+
     async def _login(self, *, failed: kopf.ConnectionInfo | None = None) -> kopf.ConnectionInfo:
         """The current credentials; new ones if `failed` (refused with 401) still is."""
         info = await self._credentials.get(failed=failed)
@@ -119,10 +135,7 @@ class Kube:
     ) -> dict[str, Any]:
         if method not in READ_METHODS and self._may_write is not None and not self._may_write():
             raise WriteRefusedError(f"{method} {path}: not the leader")
-        if self._session is None:
-            # trust_env off: with it, aiohttp reads ~/.netrc and looks up proxy variables
-            # on worker threads for every request (measured: a fifth of the operator's CPU).
-            self._session = aiohttp.ClientSession(trust_env=False)
+        self._open()
         data = None if body is None else json.dumps(body)
         info = await self._login()
         status, raw, retry_after = await self._send(method, path, data, content_type, query)
@@ -155,6 +168,38 @@ class Kube:
             ssl=self._ssl if self._ssl is not None else True,
         ) as response:
             return response.status, await response.read(), response.headers.get("Retry-After")
+
+    async def watch(self, path: str, query: Mapping[str, str]) -> AsyncIterator[dict[str, Any]]:
+        """The events of a watch on `path` (`watch=1` added), until the server ends it."""
+        session = self._open()
+        # No read timeout: a watch is quiet until something changes; `timeoutSeconds` in
+        # the query (or the caller's own deadline) bounds it.
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
+        info = await self._login()
+        for attempt in range(2):
+            async with session.get(
+                f"{self._server}{path}",
+                params={**query, "watch": "1"},
+                headers={**self._headers, "Accept": "application/json"},
+                proxy=self._proxy,
+                timeout=timeout,
+                ssl=self._ssl if self._ssl is not None else True,
+            ) as response:
+                # A 401 at the start: log in again once, as a request does.
+                if (
+                    response.status == 401
+                    and attempt == 0
+                    and await self._login(failed=info) != info
+                ):
+                    continue
+                if response.status >= 400:
+                    raw = await response.read()
+                    payload = json.loads(raw) if raw else {}
+                    raise _error(response.status, payload, response.headers.get("Retry-After"))
+                async for line in response.content:
+                    if line.strip():
+                        yield json.loads(line)
+                return
 
     async def merge_patch(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
         return await self.request("PATCH", path, body=body, content_type=MERGE_PATCH)
@@ -192,10 +237,10 @@ def _tls(info: kopf.ConnectionInfo | None) -> tuple[Any, ...]:
 def _error(status: int, payload: Mapping[str, Any], retry_after: str | None) -> KubeError:
     message = str(payload.get("message") or payload)
     if status == 404:
-        return NotFoundError(status, message)
+        return NotFoundError(status, message, details=payload)
     if status == 409:
-        return ConflictError(status, message)
-    return KubeError(status, message, _seconds(retry_after))
+        return ConflictError(status, message, details=payload)
+    return KubeError(status, message, _seconds(retry_after), details=payload)
 
 
 def _seconds(retry_after: str | None) -> float | None:

@@ -1,0 +1,52 @@
+"""`hopper-operator api`: the REST Instance API (docs/instance-api.md)."""
+
+from __future__ import annotations
+
+import argparse
+
+from hopper_operator.controller.leader import lease_namespace
+from hopper_operator.controller.metrics_server import self_signed_context
+from hopper_operator.rest.server import ApiSettings, serve
+
+
+def add_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
+    api = commands.add_parser("api", help="serve the REST Instance API over HopperInstances")
+    api.add_argument(
+        "-n",
+        "--namespace",
+        default=None,
+        help="the namespace /api/v1/instances serves (default: the pod's, else default)",
+    )
+    api.add_argument("--address", default="0.0.0.0", help="listen address (default 0.0.0.0)")
+    api.add_argument("--port", type=int, default=8443, help="listen port (default 8443)")
+    api.add_argument(
+        "--cert-dir",
+        default=None,
+        help="directory with tls.crt and tls.key; default: a self-signed certificate",
+    )
+    api.add_argument(
+        "--plain-http",
+        action="store_true",
+        help="serve plain HTTP (development and tests only: bearer tokens travel in clear)",
+    )
+    api.add_argument("--log-format", choices=("plain", "json"), default="plain")
+    api.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return api
+
+
+def run(args: argparse.Namespace) -> int:
+    from hopper_operator.cli.main import configure_logging, event_loop_runner
+
+    configure_logging(verbose=args.verbose, json_logs=args.log_format == "json")
+    settings = ApiSettings(
+        namespace=lease_namespace(args.namespace, []),
+        address=args.address,
+        port=args.port,
+        cert_dir=args.cert_dir,
+    )
+    tls = None if args.plain_http or args.cert_dir else self_signed_context()
+    with event_loop_runner() as runner:
+        runner.run(serve(settings, tls=tls))
+    return 0

@@ -1,0 +1,1 @@
+"""The REST Instance API: the original Hopper contract over HopperInstance objects."""

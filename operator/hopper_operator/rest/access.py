@@ -1,0 +1,59 @@
+"""Who may do what: the caller's bearer token, reviewed by the API server per request
+(TokenReview, then a SubjectAccessReview for the kubectl verb the request amounts to),
+through the same short-lived cache as /metrics. The API then acts as its own
+ServiceAccount; a caller can do here exactly what RBAC lets them do with kubectl."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from hopper_operator.api.meta import GROUP, PLURAL
+from hopper_operator.kube.reviews import Decision, Gate, resource
+from hopper_operator.rest.errors import ApiError, InvalidError
+from hopper_operator.rest.schemas import FieldError
+
+logger = logging.getLogger(__name__)
+
+Check = Callable[..., Awaitable[str]]
+
+DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+
+
+async def namespace_of(request: Request) -> str:
+    """The request's namespace: its path's, else the one the API was installed for."""
+    namespace: str = request.path_params.get("namespace") or request.app.state.namespace
+    if not re.fullmatch(DNS_LABEL, namespace):
+        message = "a namespace is a DNS-1123 label: lowercase letters, digits and '-'"
+        raise InvalidError(
+            [FieldError(field="path -> namespace", message=message, type="value_error")]
+        )
+    request.state.namespace = namespace
+    return namespace
+
+
+def requires(verb: str) -> Check:
+    """A dependency: the caller's user name once `verb` on hopperinstances in the request's
+    namespace is allowed; 401 or 403 otherwise. The token itself is never logged."""
+
+    async def check(request: Request, namespace: Annotated[str, Depends(namespace_of)]) -> str:
+        gate: Gate = request.app.state.gate
+        question = resource(verb, GROUP, PLURAL, namespace)
+        decision, user = await gate.review(request.headers.get("Authorization"), question)
+        if decision is Decision.UNAUTHENTICATED:
+            raise ApiError(401, "Not authenticated", {"WWW-Authenticate": "Bearer"})
+        if decision is Decision.FORBIDDEN:
+            logger.info("refused: %s may not %s %s in %s", user, verb, PLURAL, namespace)
+            raise ApiError(
+                403,
+                f'User "{user}" cannot {verb} resource "{PLURAL}" in API group "{GROUP}" '
+                f'in the namespace "{namespace}"',
+            )
+        request.state.user = user
+        return user
+
+    return check

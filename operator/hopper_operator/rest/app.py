@@ -1,0 +1,34 @@
+"""The Instance API as an ASGI application over one Kube client."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from hopper_operator.kube.client import Kube
+from hopper_operator.kube.reviews import Gate
+from hopper_operator.rest import errors, health, routes
+from hopper_operator.rest.metrics import ApiMetrics
+from hopper_operator.rest.middleware import Guard
+from hopper_operator.rest.store import Store
+
+DESCRIPTION = """The original Hopper Instance API, served over HopperInstance objects.
+
+Present a Kubernetes bearer token; a request may do what RBAC lets its user do to
+hopperinstances in that namespace with kubectl. `/api/v1/instances` serves the namespace
+the API was installed for; `/api/v1/namespaces/{namespace}/instances` any other."""
+
+
+def create_app(kube: Kube, *, namespace: str) -> FastAPI:
+    app = FastAPI(title="Hopper Instance API", version="1", description=DESCRIPTION)
+    metrics = ApiMetrics()
+    app.state.store, app.state.gate = Store(kube), Gate(kube)
+    app.state.namespace, app.state.metrics = namespace, metrics
+    errors.install(app)
+    app.include_router(routes.router("/api/v1/instances"), tags=["instances"])
+    app.include_router(
+        routes.router("/api/v1/namespaces/{namespace}/instances", namespaced=True),
+        tags=["instances in a namespace"],
+    )
+    app.include_router(health.router)
+    app.add_middleware(Guard, metrics=metrics)
+    return app

@@ -1,0 +1,47 @@
+"""/healthz, /readyz and /metrics: what the kubelet and Prometheus ask."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from hopper_operator.kube.client import KubeError
+from hopper_operator.kube.reviews import Decision, Gate, non_resource
+from hopper_operator.resources.paths import instance_path
+from hopper_operator.rest.metrics import ApiMetrics
+
+METRICS_PATH = "/metrics"
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/healthz")
+async def healthz() -> PlainTextResponse:
+    return PlainTextResponse("ok\n")
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> PlainTextResponse:
+    """Ready while the API server answers the API's own ServiceAccount: a read it needs."""
+    store = request.app.state.store
+    try:
+        await store.kube.request(
+            "GET", instance_path(request.app.state.namespace), query={"limit": "1"}
+        )
+    except (KubeError, OSError) as error:
+        return PlainTextResponse(f"the API server does not answer: {error}\n", status_code=503)
+    return PlainTextResponse("ok\n")
+
+
+@router.get(METRICS_PATH)
+async def metrics(request: Request) -> Response:
+    """Behind the same review as the operator's metrics: `get` on /metrics."""
+    gate: Gate = request.app.state.gate
+    question = non_resource("get", METRICS_PATH)
+    decision = await gate.decide(request.headers.get("Authorization"), question)
+    if decision is not Decision.ALLOWED:
+        return PlainTextResponse(f"{decision.name.lower()}\n", status_code=decision)
+    registry = request.app.state.metrics
+    assert isinstance(registry, ApiMetrics)
+    return Response(generate_latest(registry.registry), media_type=CONTENT_TYPE_LATEST)
