@@ -17,6 +17,7 @@ import kopf
 import pytest
 import yaml
 
+from hopper_operator.kube import official_client
 from hopper_operator.kube.login import (
     REFRESH_MARGIN,
     Credentials,
@@ -206,6 +207,24 @@ def test_a_failing_exec_plugin_is_an_error_not_an_anonymous_login(tmp_path: Path
     }
     with pytest.raises(KubeconfigError, match="exec plugin '/bin/false' gave no credential"):
         kubeconfig_login(merge([(tmp_path / "config", config)]), "exec")
+
+
+def test_without_the_official_client_a_kubeconfig_login_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The image leaves the client out (it runs in pods); a workstation may lack it too."""
+
+    def not_installed() -> object:
+        raise ImportError("No module named 'kubernetes'")
+
+    monkeypatch.setattr(official_client, "load", not_installed)
+    config = {
+        "clusters": [entry("c", "cluster", server="https://127.0.0.1:6443")],
+        "users": [entry("u", "user", token="t")],
+        "contexts": [entry("x", "context", cluster="c", user="u")],
+    }
+    with pytest.raises(KubeconfigError, match=r"pip install 'hopper-operator\[kubeconfig\]'"):
+        kubeconfig_login(merge([(Path("config"), config)]), "x")
 
 
 # The operator's entry point and handlers, then a login: where is the official client?

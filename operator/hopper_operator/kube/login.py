@@ -177,7 +177,13 @@ def kubeconfig_login(
 ) -> kopf.ConnectionInfo:
     """Log in as `context`'s user of a merged kubeconfig, through the official client.
     Blocking: an exec plugin or an OIDC refresh may run here."""
-    kubernetes = official_client.load()
+    try:
+        kubernetes = official_client.load()
+    except ImportError:
+        raise KubeconfigError(
+            "error: logging in from a kubeconfig needs the official Kubernetes client: "
+            "pip install 'hopper-operator[kubeconfig]'"
+        ) from None
     try:
         loader = kubernetes.config.kube_config.KubeConfigLoader(
             config_dict=copy.deepcopy(config), active_context=context
