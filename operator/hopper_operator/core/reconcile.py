@@ -44,7 +44,7 @@ from hopper_operator.core.views import InstanceView, WorkloadView
 from hopper_operator.core.workload import workload_hash
 from hopper_operator.core.world import Tree, World, tree_of
 
-__all__ = ["Plan", "World", "advance", "decide"]
+__all__ = ["Plan", "World", "advance", "decide", "metadata_patch"]
 
 # Phases in which an instance with a runtime has no Deployment.
 _WITHOUT_WORKLOAD = frozenset({Phase.CREATED, Phase.STOPPING, Phase.STOPPED, Phase.TERMINATED})
@@ -71,7 +71,7 @@ def decide(world: World) -> Plan:
         config_problem=config.problem,
         desired_workload=course.desired_workload,
     )
-    metadata = _metadata(world, spec, tree, course)
+    metadata = metadata_patch(me, spec, tree, done_deleting=course.done_deleting)
     status = _status(world, tree, course, config, verdicts)
     if course.done_deleting and metadata is not None:
         # The finalizer goes, and the object with it: nothing else is left to write.
@@ -231,11 +231,13 @@ def _expired_ephemeral(me: InstanceView, spec: HopperInstanceSpec, course: Cours
 # --- the metadata --------------------------------------------------------------------------
 
 
-def _metadata(
-    world: World, spec: HopperInstanceSpec, tree: Tree, course: Course
+def metadata_patch(
+    me: InstanceView, spec: HopperInstanceSpec, tree: Tree, *, done_deleting: bool
 ) -> dict[str, Any] | None:
-    """The merge patch of labels, owner references and finalizers, or None."""
-    me = world.instance
+    """The merge patch of labels, owner references and finalizers, or None.
+
+    Public for the mutating webhook, which stamps exactly this on a create.
+    """
     labels = dict(me.labels)
     labels[Label.SCOPE] = spec.scope.value
     if spec.parent_name:
@@ -254,7 +256,7 @@ def _metadata(
         refs.append(owner_reference(tree.parent.name, tree.parent.uid))
         if refs != list(me.owner_references):
             changes["ownerReferences"] = refs
-    if me.deleting and course.done_deleting and FINALIZER in me.finalizers:
+    if me.deleting and done_deleting and FINALIZER in me.finalizers:
         changes["finalizers"] = [f for f in me.finalizers if f != FINALIZER]
     elif not me.deleting and FINALIZER not in me.finalizers:
         changes["finalizers"] = [*me.finalizers, FINALIZER]
