@@ -6,10 +6,16 @@ tests'), never from what the operator says about itself.
 
 from __future__ import annotations
 
+import base64
 import json
 import signal
+import socket
+import ssl
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from tests.conftest import Kubectl
 from tests.integration.admission import (
     dry_run_create,
@@ -209,3 +215,56 @@ def test_the_standby_keeps_answering_while_the_leader_is_killed(
         for replica in pair:
             replica.stop()
             print(f"--- {replica.name} ---\n{replica.tail()}")
+
+
+def served(port: int, ca: bytes) -> bytes:
+    """The certificate a new TLS connection is shown, verified against `ca` (a handshake
+    fails on an expired one)."""
+    context = ssl.create_default_context(cadata=ca.decode())
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        return tls.getpeercert(binary_form=True) or b""
+
+
+def secret(kubectl: Kubectl, namespace: str) -> dict[str, bytes]:
+    data = get_json(kubectl, "secret", "hopper-operator-webhook-tls", "-n", namespace)["data"]
+    return {key: base64.b64decode(value) for key, value in data.items()}
+
+
+def test_an_expiring_certificate_is_replaced_and_kube_apiserver_keeps_calling(
+    control_plane: ControlPlane,
+    kubectl: Kubectl,
+    namespace: str,
+    webhook_configurations: str,
+    tmp_path: Path,
+) -> None:
+    (port,) = free_ports(1)
+    install(kubectl, webhook_configurations, [port], namespace)
+    operator = webhook_replica(
+        control_plane, namespace, tmp_path / "op.log", "op", port, webhook_configurations,
+        "--webhook-cert-validity", "30", "--webhook-cert-check-interval", "1",
+    )  # fmt: skip
+    operator.start()
+    try:
+        wait_admitting(kubectl, namespace)
+        apply(kubectl, namespace, *TREE)
+        wait_for_phases(kubectl, namespace, dict.fromkeys(("g", "p", "o"), "Running"))
+        first = secret(kubectl, namespace)
+        expires = x509.load_pem_x509_certificate(first["tls.crt"]).not_valid_after_utc
+        wait_for(
+            lambda: datetime.now(UTC) > expires + timedelta(seconds=1),
+            timeout=60,
+            what="the first certificate to expire",
+        )
+        renewed = secret(kubectl, namespace)
+        assert renewed["ca.crt"] == first["ca.crt"]  # the caBundle stays as it is
+        shown = x509.load_der_x509_certificate(served(port, first["ca.crt"]))
+        assert shown.not_valid_after_utc > datetime.now(UTC)
+        assert shown.public_bytes(Encoding.PEM) != first["tls.crt"]
+        assert WRONG_RANK in refused(kubectl, namespace, "--dry-run=server")
+        assert stamped(dry_run_create(kubectl, namespace, instance("x", "PROJECT", parent="g")))
+    finally:
+        operator.stop()
+        print(operator.tail())
