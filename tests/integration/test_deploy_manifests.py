@@ -204,17 +204,31 @@ def test_kustomization_holds_the_operator_and_nothing_else(rendered: list[dict[s
         ("ClusterRole", "hopper-instances-view"),
         ("ClusterRole", "hopper-operator"),
         ("ClusterRole", "hopper-operator-metrics-reader"),
+        ("ClusterRole", "hopper-operator-webhook"),
         ("ClusterRoleBinding", "hopper-operator"),
+        ("ClusterRoleBinding", "hopper-operator-webhook"),
         ("CustomResourceDefinition", "hopperinstances.hopper.dev"),
         ("Deployment", "hopper-operator"),
+        ("MutatingWebhookConfiguration", "hopper-operator"),
         ("Namespace", OPERATOR_NAMESPACE),
         ("PodDisruptionBudget", "hopper-operator"),
         ("Role", "hopper-operator-leader-election"),
+        ("Role", "hopper-operator-webhook"),
         ("RoleBinding", "hopper-operator-leader-election"),
+        ("RoleBinding", "hopper-operator-webhook"),
         ("Service", "hopper-operator-metrics"),
+        ("Service", "hopper-operator-webhook"),
         ("ServiceAccount", SERVICE_ACCOUNT),
+        ("ValidatingWebhookConfiguration", "hopper-operator"),
     ]  # in particular no HopperInstance: the samples stay out
-    cluster_scoped = ("Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition")
+    cluster_scoped = (
+        "Namespace",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+    )
     for doc in rendered:
         if doc["kind"] not in cluster_scoped:
             assert doc["metadata"]["namespace"] == OPERATOR_NAMESPACE, doc["kind"]
@@ -244,6 +258,14 @@ def test_kustomization_holds_the_operator_and_nothing_else(rendered: list[dict[s
         f"--leader-election-id={LEASE}",
         "--metrics-port=9090",
         "--metrics-auth=kubernetes",
+        "--webhook-port=9443",
+        "--webhook-secret=hopper-operator-webhook-tls",
+        "--webhook-configuration=hopper-operator",
+        "--webhook-host=hopper-operator-webhook.hopper-system.svc",
+        "--webhook-host=hopper-operator-webhook.hopper-system.svc.cluster.local",
+        "--webhook-host=hopper-operator-webhook.hopper-system",
+        "--webhook-host=hopper-operator-webhook",
+        "--webhook-cert-validity=31536000",
         "--workers=16",
         "--log-format=json",
     ]
@@ -271,7 +293,7 @@ def test_kustomization_holds_the_operator_and_nothing_else(rendered: list[dict[s
     ready = container["readinessProbe"]["httpGet"]
     assert ready["path"] == "/readyz" and ports[ready["port"]] == 8081
 
-    service = _one(rendered, "Service")
+    service = _one(rendered, "Service", "hopper-operator-metrics")
     (port,) = service["spec"]["ports"]
     assert (port["name"], port["port"], ports[port["targetPort"]]) == ("metrics", 9090, 9090)
     labels = deployment["spec"]["template"]["metadata"]["labels"]
@@ -288,7 +310,7 @@ def test_kustomization_passes_a_server_dry_run(kubectl: Kubectl) -> None:
     kubectl("apply", "-f", str(MANIFESTS / "namespace.yaml"))
     result = kubectl("apply", "-k", str(MANIFESTS), "--dry-run=server")
     applied = [line for line in result.stdout.splitlines() if line.endswith("(server dry run)")]
-    assert len(applied) == 14, result.stdout
+    assert len(applied) == 21, result.stdout
     # hopper-system has the Pod Security "restricted" warn label: a pod template that broke
     # the standard would print `Warning: would violate PodSecurity "restricted:latest"`.
     assert "Warning" not in result.stderr, result.stderr
@@ -308,7 +330,7 @@ def test_cluster_role_grants_exactly_the_table(rendered: list[dict[str, Any]]) -
                     assert "*" not in (group, resource, verb), rule
                     grants.add((group, resource, verb))
     assert sorted(grants) == sorted(GRANTED)
-    binding = _one(rendered, "ClusterRoleBinding")
+    binding = _one(rendered, "ClusterRoleBinding", SERVICE_ACCOUNT)
     assert (
         binding["roleRef"]["name"]
         == _one(rendered, "ClusterRole", SERVICE_ACCOUNT)["metadata"]["name"]
