@@ -56,6 +56,17 @@ async def tree_metadata(*, body: kopf.Body, patch: kopf.Patch, memo: Context, **
         patch.setdefault("metadata", {}).update(changes)
 
 
+class RefusalsAreNotErrors(logging.Filter):
+    """Kopf logs every refusal at ERROR ("Webhook ... failed permanently"): a user's bad
+    apply is not the operator's error, and would wake log-based alerting. Said at INFO."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.getMessage().startswith(f"Webhook {VALIDATE!r} failed permanently"):
+            return True
+        logger.info("Refused: %s", record.getMessage().partition(": ")[2])
+        return False
+
+
 class AdmissionServer:
     """Kopf's webhook-server protocol: serves HTTPS with the keeper's certificate, keeping
     it fresh for as long as Kopf runs it (Kopf cancels it on shutdown)."""
@@ -122,4 +133,5 @@ async def start_admission(*, memo: Context, settings: kopf.OperatorSettings, **_
     keeper = CertificateKeeper(Kube(identity=new_identity()), webhook, namespace)
     server = AdmissionServer(keeper, webhook)
     memo.running.readiness.add_check(server.unready)
+    logging.getLogger("kopf.objects").addFilter(RefusalsAreNotErrors())
     settings.admission.server = server
