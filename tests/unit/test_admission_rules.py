@@ -10,7 +10,7 @@ import pytest
 
 from hopper_operator.api.enums import Scope
 from hopper_operator.api.models import Condition
-from hopper_operator.core.admission import refusal, stamp
+from hopper_operator.core.admission import awaiting_ancestor, refusal, stamp
 from hopper_operator.core.reconcile import World, decide
 from hopper_operator.core.tree import parent_scope_error
 from tests.unit.builders import view, world
@@ -86,3 +86,13 @@ def test_the_stamp_is_the_operators_metadata_step(scene: World) -> None:
 
 def test_nothing_is_stamped_on_an_object_without_a_name_yet() -> None:
     assert stamp(world(replace(view("g"), name=""))) is None
+
+
+def test_a_create_waits_only_while_an_ancestor_is_not_indexed() -> None:
+    g = view("g", phase="Running")
+    p = view("p", "PROJECT", parent="g", phase="Running")
+    orchestration = view("o", "ORCHESTRATION", parent="p", finalizers=())
+    assert not awaiting_ancestor(world(view("r", finalizers=())))
+    assert not awaiting_ancestor(world(orchestration, p, g))
+    assert awaiting_ancestor(world(orchestration))  # the parent not indexed yet
+    assert awaiting_ancestor(world(orchestration, p))  # the root not indexed yet

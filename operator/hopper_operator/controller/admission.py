@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -26,9 +27,11 @@ from aiohttp import web
 from hopper_operator.controller.context import Context
 from hopper_operator.controller.handlers import INSTANCES  # also: its startup runs first
 from hopper_operator.controller.leader import lease_namespace, new_identity
+from hopper_operator.controller.reconciler import Reconciler
 from hopper_operator.controller.settings import WebhookSettings
-from hopper_operator.core.admission import refusal, stamp
-from hopper_operator.core.views import instance_view
+from hopper_operator.core.admission import awaiting_ancestor, refusal, stamp
+from hopper_operator.core.views import InstanceView, instance_view
+from hopper_operator.core.world import World
 from hopper_operator.kube.client import Kube
 
 if TYPE_CHECKING:  # imported when the server starts: cryptography costs memory
@@ -38,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 VALIDATE = "parent-rank"  # the handler ids, and so the paths the configurations call
 MUTATE = "tree-metadata"
+PARENT_WAIT = 1.0  # seconds a create may wait for its ancestors to reach the index
+PARENT_POLL = 0.02
 
 
 # Kopf passes `old` but its WebhookFn protocol does not name it.
@@ -51,9 +56,25 @@ async def parent_rank(*, body: kopf.Body, old: kopf.Body | None, memo: Context, 
 
 @kopf.on.mutate(*INSTANCES, id=MUTATE, operations=["CREATE"])
 async def tree_metadata(*, body: kopf.Body, patch: kopf.Patch, memo: Context, **_: Any) -> None:
-    changes = stamp(memo.running.reconciler.world(instance_view(body)))
+    changes = stamp(await _world_once_linked(memo.running.reconciler, instance_view(body)))
     if changes:
         patch.setdefault("metadata", {}).update(changes)
+
+
+async def _world_once_linked(reconciler: Reconciler, view: InstanceView) -> World:
+    """The create's World, once its ancestors are in the index or PARENT_WAIT is over.
+
+    Parents applied a moment before (a tree applied at once) reach the index within tens
+    of milliseconds: waiting for them here saves the operator's metadata patch. A parent
+    that does not exist costs the create this wait, well within the configuration's
+    timeout, and is then allowed as always. The index is read, never the API server.
+    """
+    world = reconciler.world(view)
+    deadline = time.monotonic() + PARENT_WAIT
+    while awaiting_ancestor(world) and time.monotonic() < deadline:
+        await asyncio.sleep(PARENT_POLL)
+        world = reconciler.world(view)
+    return world
 
 
 class RefusalsAreNotErrors(logging.Filter):

@@ -34,6 +34,20 @@ def refusal(world: World, *, old: InstanceView | None = None) -> str | None:
     return None if parent.deleting else tree.problem
 
 
+def awaiting_ancestor(world: World) -> bool:
+    """True while a parent or ancestor is named but not in the index, so the stamp would
+    lack the ownerReference or the root label (the operator would then patch them).
+
+    A tree applied at once creates children a moment after their parents, before the
+    parents' watch events reach the index: worth a short wait, in the webhook.
+    """
+    me = world.instance
+    if me.spec is None or me.spec.parent_name is None:
+        return False
+    tree = tree_of(world, me.spec)
+    return tree.lineage is Lineage.MISSING or tree.root is None
+
+
 def stamp(world: World) -> dict[str, Any] | None:
     """The metadata merge patch a create should carry: what the operator's first pass
     would write (finalizer, tree labels, ownerReference when the parent is known)."""
