@@ -75,10 +75,12 @@ def test_wrong_rank_refused_at_apply_and_dry_run_child_first_reported_stalled(
     operator.start()
     try:
         wait_admitting(kubectl, namespace)
-        # The child first, before its parent: accepted (any order), then reported.
+        # Children first, before their parents: accepted (any order); the right rank
+        # converges, the wrong one is reported.
         apply(kubectl, namespace, instance("early", "PROJECT", parent="o"))
+        apply(kubectl, namespace, instance("early-ok", "ORCHESTRATION", parent="p"))
         apply(kubectl, namespace, *TREE)
-        wait_for_phases(kubectl, namespace, dict.fromkeys(("g", "p", "o"), "Running"))
+        wait_for_phases(kubectl, namespace, dict.fromkeys(("g", "p", "o", "early-ok"), "Running"))
         for flags in (("--dry-run=server",), ()):
             error = refused(kubectl, namespace, *flags)
             assert WRONG_RANK in error and "denied the request" in error, error
