@@ -101,7 +101,9 @@ class CertificateKeeper:
             return await self._create()
         self._version = secret["metadata"]["resourceVersion"]
         data = _secret_data(secret)
-        return data if "tls.crt" in data and "tls.key" in data else None
+        if self.settings.manage or ("tls.crt" in data and "tls.key" in data):
+            return data  # managed and incomplete: found due, and renewed
+        return None
 
     def _issue(self, ca: KeyPair | None) -> dict[str, bytes]:
         ca = ca or issue("hopper-operator-webhook-ca", validity=CA_VALIDITY)
