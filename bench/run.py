@@ -97,6 +97,13 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
         help="run the operator under pyinstrument (installed apart)",
     )
     parser.add_argument(
+        "--webhooks",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the operator serves the admission webhooks, as deployed, and the design replay "
+        "stores the metadata with the create (default); --no-webhooks: the design before them",
+    )
+    parser.add_argument(
         "--operator-command",
         type=shlex.split,
         default=None,
@@ -200,6 +207,7 @@ async def bench_cases(run: Run, control_plane: ControlPlane) -> None:
         timeout_base=args.timeout_base,
         timeout_per_instance=args.timeout_per_instance,
         quiet_seconds=args.quiet_seconds,
+        webhooks=args.webhooks,
     )
     try:
         await warm_up(bench)

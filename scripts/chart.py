@@ -94,7 +94,8 @@ def kustomization(names: Sequence[str]) -> str:
         GENERATED
         + "# `kubectl apply -k manifests/` installs the operator: the CRD, its namespace,\n"
         + "# RBAC (its own, the Lease's, the metrics reader's, the user roles), the Deployment,\n"
-        + "# its metrics Service and PodDisruptionBudget. manifests/samples/ (example\n"
+        + "# its metrics Service, PodDisruptionBudget and admission webhooks (Service and\n"
+        + "# configurations). manifests/samples/ (example\n"
         + "# HopperInstances) is deliberately not included: apply it on its own.\n"
         + "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n"
         + resources

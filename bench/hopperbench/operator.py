@@ -65,13 +65,16 @@ class OperatorProcess:
         self._log_file: IO[bytes] | None = None
         self.popen: subprocess.Popen[bytes] | None = None
 
-    def start(self, namespace: str) -> None:
+    def start(self, namespace: str, extra: list[str] | None = None) -> None:
+        self._spawn(["-n", namespace, *_metrics_args(), *(extra or [])])
+
+    def _spawn(self, args: list[str]) -> None:
         # Killed with us even if we die without cleaning up (SIGKILL, fatal signal).
         setpriv = shutil.which("setpriv")
         prefix = [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
         self._log_file = self.log.open("ab")
         self.popen = subprocess.Popen(
-            [*prefix, *self._command, "-n", namespace, *_metrics_args()],
+            [*prefix, *self._command, *args],
             env=self._env,
             stdin=subprocess.DEVNULL,
             stdout=self._log_file,

@@ -4,9 +4,7 @@ kube-apiserver (same run, interleaved), concurrent lifecycle requests, and the A
 from __future__ import annotations
 
 import asyncio
-import shutil
 import statistics
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -34,17 +32,8 @@ class ApiProcess(OperatorProcess):
         super().__init__([str(script), "api"], env, log)
         self.port = free_ports(1)[0]
 
-    def start(self, namespace: str) -> None:
-        setpriv = shutil.which("setpriv")
-        prefix = [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
-        self._log_file = self.log.open("ab")
-        self.popen = subprocess.Popen(
-            [*prefix, *self._command, "-n", namespace, "--plain-http", f"--port={self.port}"],
-            env=self._env,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-        )
+    def start(self, namespace: str, extra: list[str] | None = None) -> None:
+        self._spawn(["-n", namespace, "--plain-http", f"--port={self.port}", *(extra or [])])
 
 
 def percentiles(seconds: list[float]) -> dict[str, float]:

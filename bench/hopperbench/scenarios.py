@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hopper_operator.api.meta import API_VERSION, format_time
+from hopperbench.admission import wait_admitting, webhooks
 from hopperbench.api import Api, instances_path
 from hopperbench.audit import FLOOR_AGENTS, OPERATOR_AGENTS, USER_AGENTS, AuditLog
 from hopperbench.errors import BenchError
@@ -44,6 +46,9 @@ class Bench:
     # A phase ends once the operator wrote nothing for this long: longer than any batching
     # delay of the operator (children counts), so that its late writes count where they belong.
     quiet_seconds: float
+    # The operator serves the admission webhooks (as the chart deploys it), and the design
+    # replay stores the metadata with the create, as they do.
+    webhooks: bool = True
 
     def timeout(self, n: int) -> float:
         return self.timeout_base + self.timeout_per_instance * n
@@ -232,8 +237,14 @@ async def run_operator(bench: Bench, n: int, namespace: str, log: Path) -> dict[
     operator = OperatorProcess(bench.operator_command, bench.env, log)
     await tracker.start()
     try:
-        operator.start(namespace)
-        return await operator.guard(_operator_case(bench, tracker, operator, items, namespace))
+        async with contextlib.AsyncExitStack() as stack:
+            flags: list[str] = []
+            if bench.webhooks:
+                flags = await stack.enter_async_context(webhooks(bench.control, namespace))
+            stack.callback(operator.stop)  # stopped before its configurations go
+            operator.start(namespace, flags)
+            case = _operator_case(bench, tracker, operator, items, namespace)
+            return await operator.guard(case)
     finally:
         operator.stop()
         await tracker.stop()
@@ -241,7 +252,10 @@ async def run_operator(bench: Bench, n: int, namespace: str, log: Path) -> dict[
 
 
 async def _await_up(bench: Bench, tracker: Tracker, namespace: str) -> None:
-    """The operator is up once it reconciled a probe instance to Ready."""
+    """The operator is up once it reconciled a probe instance to Ready (and, with webhooks,
+    kube-apiserver calls them)."""
+    if bench.webhooks:
+        await wait_admitting(bench.control, namespace, _instance(PROBE, "GLOBAL", None))
     await bench.control.request("POST", instances_path(namespace), _instance(PROBE, "GLOBAL", None))
     await tracker.wait({PROBE}, settled_in("Running"), 120.0, "the operator to start (probe Ready)")
     await bench.audit.quiet(OPERATOR_AGENTS, bench.quiet_seconds, SETTLE_TIMEOUT, "probe settle")
@@ -258,7 +272,9 @@ async def _operator_case(
     processes = {**bench.processes, "operator": operator.pid}
     offsets, cpu = [bench.audit.offset()], [snapshot(processes)]
     result: dict[str, Any] = {}
-    result["convergence_s"] = await _converge(bench, tracker, items, namespace)
+    result["convergence_s"], latencies = await _converge(bench, tracker, items, namespace)
+    result["create_latency_ms"] = _percentiles(latencies)
+    result["webhooks"] = bench.webhooks
     offsets.append(await _settle(bench, "create"))
     cpu.append(snapshot(processes))
     for label, state in (("pause", "Paused"), ("resume", "Running")):
@@ -288,16 +304,31 @@ async def _operator_case(
 
 async def _converge(
     bench: Bench, tracker: Tracker, items: list[dict[str, Any]], namespace: str
-) -> float:
-    """Create the tree; seconds from the first create until all are Running and Ready."""
+) -> tuple[float, list[float]]:
+    """Create the tree; seconds from the first create until all are Running and Ready, and
+    each create's latency as this client sees it (with `concurrency` in flight)."""
     start = time.monotonic()
-    await bounded(
-        bench.concurrency,
-        (partial(bench.control.request, "POST", instances_path(namespace), item) for item in items),
+    latencies = await bounded(
+        bench.concurrency, (partial(_timed_create, bench.control, namespace, i) for i in items)
     )
     what = "operator: all Running"
     done = await tracker.wait(names(items), settled_in("Running"), bench.timeout(len(items)), what)
-    return done - start
+    return done - start, latencies
+
+
+async def _timed_create(api: Api, namespace: str, item: dict[str, Any]) -> float:
+    started = time.perf_counter()
+    await api.request("POST", instances_path(namespace), item)
+    return time.perf_counter() - started
+
+
+def _percentiles(seconds: list[float]) -> dict[str, float]:
+    ordered = sorted(seconds)
+
+    def at(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+    return {"p50": at(0.50), "p99": at(0.99)}
 
 
 async def _fan_out(

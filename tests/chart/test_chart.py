@@ -70,8 +70,8 @@ def test_default_values() -> None:
     docs = render("default")
     kinds = sorted(doc["kind"] for doc in docs)
     assert "ServiceMonitor" not in kinds and "Namespace" not in kinds
-    # The only Role is the Lease's, in the release namespace.
-    (lease,) = [doc for doc in docs if doc["kind"] == "Role"]
+    # Two Roles, both in the release namespace: the Lease's and the webhook certificate's.
+    lease = one(docs, "Role", "hopper-operator-leader-election")
     assert grants(lease) == {
         ("coordination.k8s.io", "leases", verb) for verb in ("create", "get", "patch")
     }
@@ -119,7 +119,92 @@ def test_namespaced_values_use_roles_in_each_namespace() -> None:
     assert {"--namespace=team-a", "--namespace=team-b", "--verbose"} <= set(operator["args"])
     assert "--log-format=plain" in operator["args"]
     assert "--metrics-port=0" in operator["args"]
-    assert "Service" not in operator_kinds(docs)
+    services = [d["metadata"]["name"] for d in docs if d["kind"] == "Service" and not is_api(d)]
+    assert services == ["hopper-operator-webhook"]  # no metrics Service
+    # The webhooks judge only the watched namespaces.
+    (hook,) = one(docs, "ValidatingWebhookConfiguration")["webhooks"]
+    (expression,) = hook["namespaceSelector"]["matchExpressions"]
+    assert expression["values"] == ["team-a", "team-b"]
+
+
+def test_webhooks_by_default_every_replica_serves_with_a_shared_certificate() -> None:
+    docs = render("default")
+    validating = one(docs, "ValidatingWebhookConfiguration", "hopper-operator")
+    mutating = one(docs, "MutatingWebhookConfiguration", "hopper-operator")
+    for configuration, path, operations in (
+        (validating, "/parent-rank", ["CREATE", "UPDATE"]),
+        (mutating, "/tree-metadata", ["CREATE"]),
+    ):
+        (hook,) = configuration["webhooks"]
+        # Never in anyone's way: an outage lets every apply through, quickly.
+        assert (hook["failurePolicy"], hook["matchPolicy"], hook["sideEffects"]) == (
+            "Ignore",
+            "Equivalent",
+            "None",
+        )
+        assert hook["timeoutSeconds"] <= 5
+        (rule,) = hook["rules"]
+        assert (rule["apiGroups"], rule["resources"]) == (["hopper.dev"], ["hopperinstances"])
+        assert rule["operations"] == operations
+        assert hook["clientConfig"]["service"] == {
+            "name": "hopper-operator-webhook",
+            "namespace": "hopper-system",
+            "path": path,
+            "port": 443,
+        }
+        assert "caBundle" not in hook["clientConfig"]  # the operator's to fill
+    service = one(docs, "Service", "hopper-operator-webhook")
+    (port,) = service["spec"]["ports"]
+    operator = container(docs)
+    ports = {p["name"]: p["containerPort"] for p in operator["ports"]}
+    assert (port["port"], ports[port["targetPort"]]) == (443, 9443)
+    assert {
+        "--webhook-port=9443",
+        "--webhook-secret=hopper-operator-webhook-tls",
+        "--webhook-configuration=hopper-operator",
+        "--webhook-host=hopper-operator-webhook.hopper-system.svc",
+    } <= set(operator["args"])
+    secrets = one(docs, "Role", "hopper-operator-webhook")
+    assert grants(secrets) == {("", "secrets", v) for v in ("create", "get", "update")}
+    assert [r.get("resourceNames") for r in secrets["rules"]] == [
+        None,
+        ["hopper-operator-webhook-tls"],
+    ]
+    bundles = one(docs, "ClusterRole", "hopper-operator-webhook")
+    (rule,) = bundles["rules"]
+    assert (rule["resourceNames"], rule["verbs"]) == (["hopper-operator"], ["get", "update"])
+
+
+def test_cert_manager_issues_and_injects_and_the_operator_only_reads() -> None:
+    docs = render("default", "--set", "webhooks.certManager.enabled=true")
+    certificate = one(docs, "Certificate", "hopper-operator-webhook")
+    assert certificate["spec"]["secretName"] == "hopper-operator-webhook-tls"
+    assert "hopper-operator-webhook.hopper-system.svc" in certificate["spec"]["dnsNames"]
+    assert certificate["spec"]["issuerRef"] == {
+        "name": "hopper-operator-webhook-ca",
+        "kind": "Issuer",
+    }
+    for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
+        annotations = one(docs, kind)["metadata"]["annotations"]
+        assert (
+            annotations["cert-manager.io/inject-ca-from"] == "hopper-system/hopper-operator-webhook"
+        )
+    assert "--no-webhook-manage-certificate" in container(docs)["args"]
+    assert grants(one(docs, "Role", "hopper-operator-webhook")) == {("", "secrets", "get")}
+    assert not [
+        d for d in docs if d["kind"] == "ClusterRole" and d["metadata"]["name"].endswith("-webhook")
+    ]
+    given = render(
+        "default",
+        "--set", "webhooks.certManager.enabled=true",
+        "--set", "webhooks.certManager.issuerRef.name=corp-ca",
+        "--set", "webhooks.certManager.issuerRef.kind=ClusterIssuer",
+    )  # fmt: skip
+    assert one(given, "Certificate")["spec"]["issuerRef"] == {
+        "name": "corp-ca",
+        "kind": "ClusterIssuer",
+    }
+    assert "Issuer" not in {doc["kind"] for doc in given}
 
 
 def test_production_values_reach_the_pod() -> None:
@@ -160,7 +245,7 @@ def test_production_values_reach_the_pod() -> None:
 
 def test_monitoring_values_render_what_prometheus_needs() -> None:
     docs = render("monitoring")
-    service = one(docs, "Service")
+    service = one(docs, "Service", "hopper-operator-metrics")
     monitor = one(docs, "ServiceMonitor")
     assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     selector = monitor["spec"]["selector"]["matchLabels"]
@@ -238,7 +323,7 @@ def test_single_replica_without_leader_election() -> None:
     assert "--no-leader-elect" in container(docs)["args"]
     assert "affinity" not in deployment["spec"]["template"]["spec"]
     kinds = operator_kinds(docs)
-    assert "Role" not in kinds  # no Lease
+    assert not [d for d in docs if d["metadata"]["name"].endswith("-leader-election")]
     assert "PodDisruptionBudget" not in kinds  # minAvailable 1 of 1 would block every drain
 
 

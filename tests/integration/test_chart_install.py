@@ -80,7 +80,7 @@ class OperatorAs(Operator):
         self._env |= {"KUBECONFIG": str(kubeconfig), **(env or {})}
 
 
-LISTENERS = ("--liveness=", "--readiness-port=", "--metrics-port=")
+LISTENERS = ("--liveness=", "--readiness-port=", "--metrics-port=", "--webhook-port=")
 
 
 def operator_only(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -101,11 +101,12 @@ def as_deployed(docs: list[dict[str, Any]]) -> tuple[list[str], dict[str, str]]:
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     command, *args = container["args"]
     assert command == "run"
-    liveness, readiness, metrics = free_ports(3)
+    liveness, readiness, metrics, webhook = free_ports(4)
     local = {
         "--liveness=": f"--liveness=http://127.0.0.1:{liveness}/healthz",
         "--readiness-port=": f"--readiness-port={readiness}",
         "--metrics-port=": f"--metrics-port={metrics}",
+        "--webhook-port=": f"--webhook-port={webhook}",
     }
     args = [next((local[p] for p in LISTENERS if arg.startswith(p)), arg) for arg in args]
     fields = {

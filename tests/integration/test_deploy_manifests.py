@@ -206,22 +206,36 @@ def test_kustomization_holds_the_operator_and_nothing_else(rendered: list[dict[s
         ("ClusterRole", "hopper-operator"),
         ("ClusterRole", API),
         ("ClusterRole", "hopper-operator-metrics-reader"),
+        ("ClusterRole", "hopper-operator-webhook"),
         ("ClusterRoleBinding", "hopper-operator"),
         ("ClusterRoleBinding", API),
+        ("ClusterRoleBinding", "hopper-operator-webhook"),
         ("CustomResourceDefinition", "hopperinstances.hopper.dev"),
         ("Deployment", "hopper-operator"),
         ("Deployment", API),
+        ("MutatingWebhookConfiguration", "hopper-operator"),
         ("Namespace", OPERATOR_NAMESPACE),
         ("PodDisruptionBudget", "hopper-operator"),
         ("PodDisruptionBudget", API),
         ("Role", "hopper-operator-leader-election"),
+        ("Role", "hopper-operator-webhook"),
         ("RoleBinding", "hopper-operator-leader-election"),
+        ("RoleBinding", "hopper-operator-webhook"),
         ("Service", API),
         ("Service", "hopper-operator-metrics"),
+        ("Service", "hopper-operator-webhook"),
         ("ServiceAccount", SERVICE_ACCOUNT),
         ("ServiceAccount", API),
+        ("ValidatingWebhookConfiguration", "hopper-operator"),
     ]  # in particular no HopperInstance: the samples stay out
-    cluster_scoped = ("Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition")
+    cluster_scoped = (
+        "Namespace",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+    )
     for doc in rendered:
         if doc["kind"] not in cluster_scoped:
             assert doc["metadata"]["namespace"] == OPERATOR_NAMESPACE, doc["kind"]
@@ -251,6 +265,14 @@ def test_kustomization_holds_the_operator_and_nothing_else(rendered: list[dict[s
         f"--leader-election-id={LEASE}",
         "--metrics-port=9090",
         "--metrics-auth=kubernetes",
+        "--webhook-port=9443",
+        "--webhook-secret=hopper-operator-webhook-tls",
+        "--webhook-configuration=hopper-operator",
+        "--webhook-host=hopper-operator-webhook.hopper-system.svc",
+        "--webhook-host=hopper-operator-webhook.hopper-system.svc.cluster.local",
+        "--webhook-host=hopper-operator-webhook.hopper-system",
+        "--webhook-host=hopper-operator-webhook",
+        "--webhook-cert-validity=31536000",
         "--workers=16",
         "--log-format=json",
     ]
@@ -294,7 +316,7 @@ def test_kustomization_passes_a_server_dry_run(kubectl: Kubectl) -> None:
     kubectl("apply", "-f", str(MANIFESTS / "namespace.yaml"))
     result = kubectl("apply", "-k", str(MANIFESTS), "--dry-run=server")
     applied = [line for line in result.stdout.splitlines() if line.endswith("(server dry run)")]
-    assert len(applied) == 20, result.stdout
+    assert len(applied) == 27, result.stdout
     # hopper-system has the Pod Security "restricted" warn label: a pod template that broke
     # the standard would print `Warning: would violate PodSecurity "restricted:latest"`.
     assert "Warning" not in result.stderr, result.stderr

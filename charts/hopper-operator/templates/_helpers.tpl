@@ -94,3 +94,21 @@ annotations:
 {{- toYaml . }}
 {{- end }}
 {{- end }}
+
+{{/* The webhook Service, the Secret of its certificate, and the names the certificate is for. */}}
+{{- define "hopper-operator.webhookService" -}}
+{{- printf "%s-webhook" (include "hopper-operator.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "hopper-operator.webhookSecret" -}}
+{{- default (printf "%s-webhook-tls" (include "hopper-operator.fullname" .)) .Values.webhooks.certificate.secretName }}
+{{- end }}
+
+{{- define "hopper-operator.webhookHosts" -}}
+{{- $service := include "hopper-operator.webhookService" . }}
+{{- $ns := .Release.Namespace }}
+- {{ printf "%s.%s.svc" $service $ns }}
+- {{ printf "%s.%s.svc.cluster.local" $service $ns }}
+- {{ printf "%s.%s" $service $ns }}
+- {{ $service }}
+{{- end }}

@@ -9,6 +9,7 @@ import os
 import socket
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 
 from hopper_operator.kube import official_client
 
@@ -19,7 +20,11 @@ official_client.defer()
 
 from hopper_operator.api.crd import crd_yaml  # noqa: E402
 from hopper_operator.controller.leader import DEFAULT_LEASE_NAME, LeaseTimings  # noqa: E402
-from hopper_operator.controller.settings import MetricsAuth, Settings  # noqa: E402
+from hopper_operator.controller.settings import (  # noqa: E402
+    MetricsAuth,
+    Settings,
+    WebhookSettings,
+)
 from hopper_operator.core.world import DEFAULT_PARENT_GRACE_SECONDS  # noqa: E402
 from hopper_operator.kube import login  # noqa: E402
 
@@ -53,7 +58,10 @@ def run_operator(options: Settings, liveness: str | None) -> None:
     Kopf stops its watches."""
     import kopf
 
-    from hopper_operator.controller import handlers  # noqa: F401  registers the handlers
+    from hopper_operator.controller import (
+        admission,  # noqa: F401  and the webhooks'
+        handlers,  # noqa: F401  registers the handlers
+    )
     from hopper_operator.controller.context import Context
     from hopper_operator.controller.workers import take_over_signals
 
@@ -109,6 +117,22 @@ def _settings(args: argparse.Namespace) -> Settings:
             renew_deadline=args.leader_election_renew_deadline,
             retry_period=args.leader_election_retry_period,
         ),
+        webhook=_webhook_settings(args),
+    )
+
+
+def _webhook_settings(args: argparse.Namespace) -> WebhookSettings | None:
+    if not args.webhook_port:
+        return None
+    return WebhookSettings(
+        port=args.webhook_port,
+        secret=args.webhook_secret,
+        namespace=args.webhook_secret_namespace,
+        hosts=tuple(args.webhook_host or WebhookSettings.hosts),
+        configuration=args.webhook_configuration,
+        manage=args.webhook_manage_certificate,
+        validity=timedelta(seconds=args.webhook_cert_validity),
+        check_interval=args.webhook_cert_check_interval,
     )
 
 
@@ -181,6 +205,7 @@ def _operator_flags(command: argparse.ArgumentParser) -> None:
         f"(default {DEFAULT_PARENT_GRACE_SECONDS:g})",
     )
     _leader_election_flags(command)
+    _webhook_flags(command)
     command.add_argument("--log-format", choices=("plain", "json"), default="plain")
     command.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
@@ -231,6 +256,58 @@ def _leader_election_flags(command: argparse.ArgumentParser) -> None:
             metavar="SECONDS",
             help=f"{what} (default {default:g})",
         )
+
+
+def _webhook_flags(command: argparse.ArgumentParser) -> None:
+    defaults = WebhookSettings()
+    command.add_argument(
+        "--webhook-port",
+        type=int,
+        default=0,
+        help="serve the admission webhooks over HTTPS on this port; 0 (default) disables",
+    )
+    command.add_argument(
+        "--webhook-secret",
+        default=defaults.secret,
+        help=f"the Secret with the webhook certificate (default {defaults.secret})",
+    )
+    command.add_argument(
+        "--webhook-secret-namespace",
+        default=None,
+        help="the Secret's namespace (default: the Lease's)",
+    )
+    command.add_argument(
+        "--webhook-host",
+        action="append",
+        help="a DNS name or IP the certificate is for (repeatable; default localhost, 127.0.0.1)",
+    )
+    command.add_argument(
+        "--webhook-configuration",
+        default=defaults.configuration,
+        help="the Validating- and MutatingWebhookConfiguration whose caBundle is kept "
+        f"(default {defaults.configuration})",
+    )
+    command.add_argument(
+        "--webhook-manage-certificate",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="create and renew the Secret and caBundles (default); --no-...: cert-manager "
+        "does, the replicas only read",
+    )
+    command.add_argument(
+        "--webhook-cert-validity",
+        type=float,
+        default=defaults.validity.total_seconds(),
+        metavar="SECONDS",
+        help="lifetime of a serving certificate; renewed with a third left (default 1 year)",
+    )
+    command.add_argument(
+        "--webhook-cert-check-interval",
+        type=float,
+        default=defaults.check_interval,
+        metavar="SECONDS",
+        help=f"how often the Secret is read (default {defaults.check_interval:g})",
+    )
 
 
 def parser() -> argparse.ArgumentParser:

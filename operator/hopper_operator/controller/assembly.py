@@ -89,6 +89,7 @@ async def assemble(options: Settings, indexes: Indexes) -> Running:
     return Running(
         kube=made.kube,
         aside=made.aside,
+        reconciler=reconciler,
         wakeups=Wakeups(queue, indexes.children, Recount(queue), records),
         supervisor=supervisor(options, made, queue, controller, readiness),
         readiness=readiness,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from hopper_operator.controller.readiness import Readiness
+from hopper_operator.controller.reconciler import Reconciler
 from hopper_operator.controller.records import Key
 from hopper_operator.controller.settings import Settings
 from hopper_operator.controller.wakeups import Wakeups
@@ -25,6 +26,7 @@ class Running:
 
     kube: Kube  # writes: refused while this replica is not sure it leads
     aside: Kube  # never refused: the Lease, reviews of metrics callers, reads
+    reconciler: Reconciler  # its world(), which the admission webhooks judge on too
     wakeups: Wakeups
     supervisor: Supervisor[Key]  # the workers, and the election that lets them run
     readiness: Readiness

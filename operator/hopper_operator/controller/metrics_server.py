@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import logging
 import ssl
-import tempfile
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
@@ -33,6 +32,7 @@ from hopper_operator.kube.reviews import (  # noqa: F401  re-exported: the gate'
 )
 
 METRICS_PATH = "/metrics"
+YEAR = timedelta(days=365)
 
 logger = logging.getLogger(__name__)
 
@@ -49,43 +49,18 @@ class Gate(reviews.Gate):
 def self_signed_context() -> ssl.SSLContext:
     """A throw-away certificate, as controller-runtime makes when given none: scrapers
     skip verification (or bring a real certificate with --metrics-cert-dir)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    # Imported here: cryptography costs memory that a plain-HTTP operator never needs.
+    from hopper_operator.controller.tls import issue, load_into, server_context
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hopper-operator-metrics")])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=365))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    # ssl reads only files: write both to a private temporary directory (/tmp is the only
-    # writable place in the operator's pod) and remove them once loaded.
-    with tempfile.TemporaryDirectory(prefix="hopper-metrics-") as directory:
-        cert, private = Path(directory, "tls.crt"), Path(directory, "tls.key")
-        cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-        private.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-        return tls_context(cert, private)
+    context = server_context()
+    load_into(context, issue("hopper-operator-metrics", hosts=["localhost"], validity=YEAR))
+    return context
 
 
 def tls_context(cert: Path, key: Path) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    from hopper_operator.controller.tls import server_context
+
+    context = server_context()
     context.load_cert_chain(cert, key)
     return context
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -23,6 +24,12 @@ class Readiness:
     def __init__(self) -> None:
         self._synced = asyncio.Event()
         self._runner: web.AppRunner | None = None
+        self._checks: list[Callable[[], str | None]] = []
+
+    def add_check(self, unready: Callable[[], str | None]) -> None:
+        """Another condition of readiness: `unready()` says why not, or None (the webhook
+        server: a replica is ready once it also answers admission)."""
+        self._checks.append(unready)
 
     @property
     def synced(self) -> bool:
@@ -48,9 +55,12 @@ class Readiness:
 
     async def serve(self, port: int, address: str = "0.0.0.0") -> None:
         async def readyz(_: web.Request) -> web.Response:
-            if self.synced:
-                return web.Response(text="ok\n")
-            return web.Response(status=503, text="indexes not synced yet\n")
+            if not self.synced:
+                return web.Response(status=503, text="indexes not synced yet\n")
+            problems = [p for p in (check() for check in self._checks) if p]
+            if problems:
+                return web.Response(status=503, text="\n".join(problems) + "\n")
+            return web.Response(text="ok\n")
 
         app = web.Application()
         app.router.add_get("/readyz", readyz)

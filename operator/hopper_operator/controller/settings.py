@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -67,6 +68,21 @@ class RetryForever:
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    """The admission webhook server (`controller/admission.py`) and its certificate."""
+
+    port: int = 9443
+    address: str = "0.0.0.0"
+    secret: str = "hopper-operator-webhook-tls"
+    namespace: str | None = None  # None: the Lease's (the pod's own)
+    hosts: tuple[str, ...] = ("localhost", "127.0.0.1")  # the certificate's names
+    configuration: str = "hopper-operator"  # both webhook configurations' name
+    manage: bool = True  # False: cert-manager issues and injects
+    validity: timedelta = timedelta(days=365)
+    check_interval: float = 60.0  # seconds between reads of the Secret
+
+
+@dataclass(frozen=True)
 class Settings:
     workers: int = 16
     metrics_port: int = 0  # 0: no metrics endpoint
@@ -81,6 +97,7 @@ class Settings:
     watch_server_timeout: int = 600
     chunk_size: int | None = 500
     parent_grace_seconds: float = DEFAULT_PARENT_GRACE_SECONDS
+    webhook: WebhookSettings | None = None  # None: no admission webhook server
 
     def apply(self, settings: kopf.OperatorSettings) -> None:
         # Only our own children: never list every Deployment, ConfigMap and Pod in the cluster.

@@ -43,7 +43,7 @@ from hopper_operator.core.views import InstanceView, OwnerReference, WorkloadVie
 from hopper_operator.core.workload import workload_hash
 from hopper_operator.core.world import Tree, World, tree_of
 
-__all__ = ["Plan", "World", "advance", "decide"]
+__all__ = ["Plan", "World", "advance", "decide", "metadata_change"]
 
 # Phases in which an instance with a runtime has no Deployment.
 _WITHOUT_WORKLOAD = frozenset({Phase.CREATED, Phase.STOPPING, Phase.STOPPED, Phase.TERMINATED})
@@ -61,7 +61,7 @@ def decide(world: World) -> Plan:
     config = effective_config(world, tree)
     course = course_of(world, spec, tree, config)
     verdicts = build_verdicts(Grounds(world, spec, tree, course, config.problem))
-    metadata = _metadata(world, spec, tree, course)
+    metadata = metadata_change(world.instance, spec, tree, done_deleting=course.done_deleting)
     status = _status(world, tree, course, config, verdicts)
     if course.done_deleting and metadata is not None:
         # The finalizer goes, and the object with it: nothing else is left to write.
@@ -222,11 +222,13 @@ def _expired_ephemeral(me: InstanceView, spec: HopperInstanceSpec, course: Cours
 # --- the metadata --------------------------------------------------------------------------
 
 
-def _metadata(
-    world: World, spec: HopperInstanceSpec, tree: Tree, course: Course
+def metadata_change(
+    me: InstanceView, spec: HopperInstanceSpec, tree: Tree, *, done_deleting: bool
 ) -> Metadata | None:
-    """What changes in labels, the controller reference and the finalizer, or None."""
-    me = world.instance
+    """What changes in labels, the controller reference and the finalizer, or None.
+
+    Public for the mutating webhook, which stamps exactly this on a create.
+    """
     labels = dict(me.labels)
     labels[Label.SCOPE] = spec.scope.value
     if spec.parent_name:
@@ -240,7 +242,7 @@ def _metadata(
         owner = Owner(tree.parent.name, tree.parent.uid)
         owner = None if _names_controller(me.owner_references, owner) else owner
     finalizer = None
-    if me.deleting and course.done_deleting and FINALIZER in me.finalizers:
+    if me.deleting and done_deleting and FINALIZER in me.finalizers:
         finalizer = False
     elif not me.deleting and FINALIZER not in me.finalizers:
         finalizer = True
