@@ -26,6 +26,15 @@ def test_transition_table_is_the_designed_one() -> None:
     assert actual == DESIGN_TABLE
 
 
+def test_the_original_table_is_the_designed_one_less_the_two_added_stops() -> None:
+    original = {p.value: {t.value for t in ts} for p, ts in lifecycle.ORIGINAL_TRANSITIONS.items()}
+    added = {("Starting", "Stopping"), ("Error", "Stopping")}
+    assert {(p, t) for p, ts in DESIGN_TABLE.items() for t in ts} - {
+        (p, t) for p, ts in original.items() for t in ts
+    } == added
+    assert all(original[p] <= DESIGN_TABLE[p] for p in DESIGN_TABLE)
+
+
 @pytest.mark.parametrize(("source", "desired"), list(itertools.product(Phase, DesiredState)))
 def test_every_walk_takes_only_legal_edges_and_arrives(
     source: Phase, desired: DesiredState
