@@ -177,6 +177,24 @@ def test_samples_converge_with_real_pods_under_restricted(
         assert config["logLevel"] == "info"
 
 
+def test_a_parent_of_the_wrong_rank_is_refused_at_apply(installed: Kubectl) -> None:
+    """The chart's webhooks, called by kube-apiserver through their Service and the CA the
+    operator put in the configurations: a PROJECT under an ORCHESTRATION never gets in."""
+    kubectl = installed
+    child = {
+        "apiVersion": "hopper.dev/v1alpha1",
+        "kind": "HopperInstance",
+        "metadata": {"name": "wrong-rank", "namespace": SAMPLES_NAMESPACE},
+        "spec": {"scope": "PROJECT", "parentRef": {"name": WORKLOAD}},
+    }
+    message = "needs a parent of a smaller rank, but its parent is ORCHESTRATION"
+    for dry_run in ((), ("--dry-run=server",)):
+        refused = kubectl("apply", *dry_run, "-f", "-", input=json.dumps(child), check=False)
+        assert refused.returncode != 0 and message in refused.stderr, refused
+    absent = kubectl("get", "hopperinstance", "wrong-rank", "-n", SAMPLES_NAMESPACE, check=False)
+    assert absent.returncode != 0 and "NotFound" in absent.stderr
+
+
 def test_pause_and_resume_fan_out(installed: Kubectl) -> None:
     kubectl = installed
     set_state(kubectl, "acme", "Paused")
