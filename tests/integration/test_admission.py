@@ -195,6 +195,15 @@ def test_the_standby_keeps_answering_while_the_leader_is_killed(
         replica.start()
     try:
         wait_admitting(kubectl, namespace)
+        # Each replica is its own URL here, with no readiness in front of it (the chart's
+        # Service routes to Ready pods only): the standby must serve before the kill, or
+        # this would test its start, not its answering.
+        for port in ports:
+            wait_for(
+                lambda port=port: serves(port, secret(kubectl, namespace)["ca.crt"]),
+                timeout=60,
+                what=f"the replica on port {port} to serve the shared certificate",
+            )
         apply(kubectl, namespace, *TREE)
         wait_for_phases(kubectl, namespace, dict.fromkeys(("g", "p", "o"), "Running"))
         leader, standby = leader_of(kubectl, namespace, pair)
@@ -228,6 +237,14 @@ def served(port: int, ca: bytes) -> bytes:
         context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
     ):
         return tls.getpeercert(binary_form=True) or b""
+
+
+def serves(port: int, ca: bytes) -> bool:
+    """A TLS handshake verified against `ca` succeeds on `port`."""
+    try:
+        return bool(served(port, ca))
+    except (OSError, ssl.SSLError):
+        return False
 
 
 def secret(kubectl: Kubectl, namespace: str) -> dict[str, bytes]:

@@ -98,7 +98,12 @@ class CertificateKeeper:
             if not self.settings.manage:
                 logger.info("Webhook certificate: waiting for Secret %s", self.path)
                 return None
-            return await self._create()
+            created = await self._create()
+            if created is not None:
+                return created
+            # Another replica created it a moment before us: read theirs now, rather than
+            # serve nothing until the next round.
+            secret = await self.kube.request("GET", self.path)
         self._version = secret["metadata"]["resourceVersion"]
         data = _secret_data(secret)
         if self.settings.manage or ("tls.crt" in data and "tls.key" in data):
@@ -134,7 +139,7 @@ class CertificateKeeper:
         try:
             await self.kube.create(self._collection, self._body(data))
         except ConflictError:
-            return None  # another replica was first: read its Secret next round
+            return None  # another replica was first
         logger.info("Webhook certificate: created Secret %s", self.path)
         return data
 
