@@ -133,9 +133,19 @@ def kubectl_for(control_plane: ControlPlane) -> Kubectl:
     return run
 
 
-@pytest.fixture
-def namespace(kubectl: Kubectl) -> Iterator[str]:
+def _fresh_namespace(kubectl: Kubectl) -> Iterator[str]:
     name = f"test-{uuid.uuid4().hex[:10]}"
     kubectl("create", "namespace", name)
     yield name
     kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def namespace(kubectl: Kubectl) -> Iterator[str]:
+    yield from _fresh_namespace(kubectl)
+
+
+@pytest.fixture
+def other_namespace(kubectl: Kubectl) -> Iterator[str]:
+    """A second namespace, for what must not reach past the first."""
+    yield from _fresh_namespace(kubectl)

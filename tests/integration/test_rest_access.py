@@ -4,10 +4,8 @@ kubectl; and the answers when the API server cannot be reached or refuses the AP
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import yaml
 from tests.conftest import Kubectl
 from tests.integration.conftest import service_account_kubeconfig
@@ -17,14 +15,6 @@ from hopper_localcluster import ControlPlane, free_ports
 from hopper_operator.kube.client import Kube
 
 GLOBAL = {"name": "g", "scope": "GLOBAL"}
-
-
-@pytest.fixture
-def other_namespace(kubectl: Kubectl) -> Iterator[str]:
-    name = f"test-{uuid.uuid4().hex[:10]}"
-    kubectl("create", "namespace", name)
-    yield name
-    kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
 async def test_no_token_or_garbage_is_401(api_kube: Kube, namespace: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from tests.conftest import Kubectl
@@ -14,14 +13,6 @@ from tests.integration.conftest import ROOT, instance, wait_for
 USER_ROLES = ROOT / "manifests" / "user-roles.yaml"
 READ = ("get", "list", "watch")
 WRITE = ("create", "update", "patch", "delete", "deletecollection")
-
-
-@pytest.fixture
-def other_namespace(kubectl: Kubectl) -> Iterator[str]:
-    name = f"test-{uuid.uuid4().hex[:10]}"
-    kubectl("create", "namespace", name)
-    yield name
-    kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
 def can(kubectl: Kubectl, user: str, verb: str, resource: str, namespace: str) -> bool:
