@@ -10,43 +10,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from hopper_localcluster import free_ports
+from hopper_localcluster.admission import REGISTRATION, configurations, plural
 from hopper_operator.api.meta import FINALIZER
 from hopperbench.api import Api, ApiError, instances_path
 from hopperbench.errors import BenchError
 
 ADMITTING_TIMEOUT = 120.0
-REGISTRATION = "/apis/admissionregistration.k8s.io/v1"
-KINDS = (
-    ("validatingwebhookconfigurations", "parent-rank", ["CREATE", "UPDATE"]),
-    ("mutatingwebhookconfigurations", "tree-metadata", ["CREATE"]),
-)
-
-
-def _configuration(name: str, path: str, operations: list[str], port: int, namespace: str) -> Any:
-    return {
-        "metadata": {"name": name},
-        "webhooks": [
-            {
-                "name": f"{path}.hopper.dev",
-                "clientConfig": {"url": f"https://127.0.0.1:{port}/{path}"},
-                "rules": [
-                    {
-                        "apiGroups": ["hopper.dev"],
-                        "apiVersions": ["*"],
-                        "resources": ["hopperinstances"],
-                        "operations": operations,
-                        "scope": "Namespaced",
-                    }
-                ],
-                "failurePolicy": "Ignore",
-                "matchPolicy": "Equivalent",
-                "sideEffects": "None",
-                "timeoutSeconds": 3,
-                "admissionReviewVersions": ["v1"],
-                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
-            }
-        ],
-    }
 
 
 @contextlib.asynccontextmanager
@@ -54,17 +23,17 @@ async def webhooks(api: Api, namespace: str) -> AsyncIterator[list[str]]:
     """Both configurations for `namespace`; yields the operator's webhook flags."""
     (port,) = free_ports(1)
     name = f"hopper-bench-{namespace}"
-    for plural, path, operations in KINDS:
-        body = _configuration(name, path, operations, port, namespace)
-        await api.request("POST", f"{REGISTRATION}/{plural}", body)
+    bodies = configurations(name, [port], namespace, timeout_seconds=3)
+    for body in bodies:
+        await api.request("POST", f"{REGISTRATION}/{plural(body)}", body)
     try:
         yield [
             *("--webhook-port", str(port), "--webhook-host", "127.0.0.1"),
             *("--webhook-configuration", name),
         ]
     finally:
-        for plural, _, _ in KINDS:
-            await api.request("DELETE", f"{REGISTRATION}/{plural}/{name}", ok=(404,))
+        for body in bodies:
+            await api.request("DELETE", f"{REGISTRATION}/{plural(body)}/{name}", ok=(404,))
 
 
 async def wait_admitting(api: Api, namespace: str, probe: dict[str, Any]) -> None:

@@ -14,52 +14,7 @@ from tests.integration.conftest import instance, wait_for
 from tests.integration.ha import Audit, Replica
 
 from hopper_localcluster import ControlPlane
-
-VALIDATE, MUTATE = "parent-rank", "tree-metadata"  # the paths: the handler ids
-REGISTRATION = "/apis/admissionregistration.k8s.io/v1"
-
-
-def configurations(name: str, ports: list[int], namespace: str) -> list[dict[str, Any]]:
-    """Both configurations as the chart writes them, one webhook per replica's port (the
-    chart has one Service in front of every replica; here each replica is its own URL), and
-    only for `namespace`, so no other test's instances are judged."""
-
-    def webhook(kind: str, path: str, port: int, operations: list[str]) -> dict[str, Any]:
-        hook: dict[str, Any] = {
-            "name": f"{path}-{port}.hopper.dev",
-            "clientConfig": {"url": f"https://127.0.0.1:{port}/{path}"},
-            "rules": [
-                {
-                    "apiGroups": ["hopper.dev"],
-                    "apiVersions": ["*"],
-                    "resources": ["hopperinstances"],
-                    "operations": operations,
-                    "scope": "Namespaced",
-                }
-            ],
-            "failurePolicy": "Ignore",
-            "matchPolicy": "Equivalent",
-            "sideEffects": "None",
-            "timeoutSeconds": 5,
-            "admissionReviewVersions": ["v1"],
-            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
-        }
-        if kind == "MutatingWebhookConfiguration":
-            hook["reinvocationPolicy"] = "Never"
-        return hook
-
-    return [
-        {
-            "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": kind,
-            "metadata": {"name": name},
-            "webhooks": [webhook(kind, path, port, operations) for port in ports],
-        }
-        for kind, path, operations in (
-            ("ValidatingWebhookConfiguration", VALIDATE, ["CREATE", "UPDATE"]),
-            ("MutatingWebhookConfiguration", MUTATE, ["CREATE"]),
-        )
-    ]
+from hopper_localcluster.admission import configurations
 
 
 @pytest.fixture
