@@ -201,7 +201,7 @@ def _operator_flags(command: argparse.ArgumentParser) -> None:
         default=DEFAULT_PARENT_GRACE_SECONDS,
         metavar="SECONDS",
         help="how long a new child whose parent is absent or still starting writes no "
-        "status, saving a write when a whole tree is applied at once; 0: report at once "
+        "status, to spare a write when a whole tree is applied at once; 0: report at once "
         f"(default {DEFAULT_PARENT_GRACE_SECONDS:g})",
     )
     _leader_election_flags(command)

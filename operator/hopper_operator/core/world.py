@@ -11,7 +11,7 @@ from hopper_operator.core.config import merge_down
 from hopper_operator.core.tree import parent_scope_error
 from hopper_operator.core.views import InstanceView, WorkloadView
 
-DEFAULT_PARENT_GRACE_SECONDS = 10.0
+DEFAULT_PARENT_GRACE_SECONDS = 0.0
 
 
 class Lineage(Enum):
@@ -33,7 +33,8 @@ class World:
     config_map_hash: str | None
     now: datetime
     # How long a brand-new child keeps quiet while its parent is absent or starting
-    # (course.parent_settling); an operator setting, 0 to report at once.
+    # (course.parent_settling); an operator setting, 0 (the default) to report at once:
+    # the bench measured no write saved by it (bench/RESULTS.md, issue 22).
     parent_grace: float = DEFAULT_PARENT_GRACE_SECONDS
 
 
