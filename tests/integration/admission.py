@@ -3,6 +3,7 @@ on 127.0.0.1, operators that serve them, and probes that tell the webhooks answe
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ from tests.conftest import Kubectl
 from tests.integration.conftest import instance, wait_for
 from tests.integration.ha import Audit, Replica
 
-from hopper_localcluster import ControlPlane
+from hopper_localcluster import ControlPlane, free_ports
 from hopper_localcluster.admission import configurations
 
 
@@ -55,6 +56,25 @@ def webhook_replica(
         configuration,
         *extra,
     )
+
+
+@contextlib.contextmanager
+def serving_replica(
+    plane: ControlPlane, kubectl: Kubectl, namespace: str, configuration: str, log: Path,
+    *extra: str,
+) -> Iterator[tuple[Replica, int]]:  # fmt: skip
+    """One operator serving the webhooks on a free port, kube-apiserver already calling it;
+    stopped on the way out, its log's tail printed for a failure to show."""
+    (port,) = free_ports(1)
+    install(kubectl, configuration, [port], namespace)
+    operator = webhook_replica(plane, namespace, log, "op", port, configuration, *extra)
+    operator.start()
+    try:
+        wait_admitting(kubectl, namespace)
+        yield operator, port
+    finally:
+        operator.stop()
+        print(operator.tail())
 
 
 def dry_run_create(kubectl: Kubectl, namespace: str, obj: dict[str, Any]) -> Any:

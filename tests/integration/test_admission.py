@@ -21,6 +21,7 @@ from tests.integration.admission import (
     dry_run_create,
     install,
     metadata_patches,
+    serving_replica,
     stamped,
     wait_admitting,
     webhook_configurations,
@@ -67,14 +68,9 @@ def test_wrong_rank_refused_at_apply_and_dry_run_child_first_reported_stalled(
     webhook_configurations: str,
     tmp_path: Path,
 ) -> None:
-    (port,) = free_ports(1)
-    install(kubectl, webhook_configurations, [port], namespace)
-    operator = webhook_replica(
-        control_plane, namespace, tmp_path / "op.log", "op", port, webhook_configurations
-    )
-    operator.start()
-    try:
-        wait_admitting(kubectl, namespace)
+    with serving_replica(
+        control_plane, kubectl, namespace, webhook_configurations, tmp_path / "op.log"
+    ):
         # Children first, before their parents: accepted (any order); the right rank
         # converges, the wrong one is reported.
         apply(kubectl, namespace, instance("early", "PROJECT", parent="o"))
@@ -91,9 +87,6 @@ def test_wrong_rank_refused_at_apply_and_dry_run_child_first_reported_stalled(
             what="early reported Stalled",
         )  # fmt: skip
         assert (stalled["status"], stalled["message"]) == ("True", WRONG_RANK)
-    finally:
-        operator.stop()
-        print(operator.tail())
 
 
 def test_a_create_comes_back_stamped_and_the_operator_writes_no_metadata(
@@ -103,14 +96,9 @@ def test_a_create_comes_back_stamped_and_the_operator_writes_no_metadata(
     webhook_configurations: str,
     tmp_path: Path,
 ) -> None:
-    (port,) = free_ports(1)
-    install(kubectl, webhook_configurations, [port], namespace)
-    operator = webhook_replica(
-        control_plane, namespace, tmp_path / "op.log", "op", port, webhook_configurations
-    )
-    operator.start()
-    try:
-        wait_admitting(kubectl, namespace)
+    with serving_replica(
+        control_plane, kubectl, namespace, webhook_configurations, tmp_path / "op.log"
+    ):
         apply(kubectl, namespace, TREE[0])
         wait_for_phases(kubectl, namespace, {"g": "Running"})
         uid = get_json(kubectl, "hopperinstance", "g", "-n", namespace)["metadata"]["uid"]
@@ -131,9 +119,6 @@ def test_a_create_comes_back_stamped_and_the_operator_writes_no_metadata(
         audit = Audit(control_plane)
         assert metadata_patches(audit, namespace, "g") == 0
         assert metadata_patches(audit, namespace, "p") == 0
-    finally:
-        operator.stop()
-        print(operator.tail())
 
 
 def test_webhook_down_applies_succeed_and_converge_and_nothing_is_written_twice(
@@ -259,15 +244,10 @@ def test_an_expiring_certificate_is_replaced_and_kube_apiserver_keeps_calling(
     webhook_configurations: str,
     tmp_path: Path,
 ) -> None:
-    (port,) = free_ports(1)
-    install(kubectl, webhook_configurations, [port], namespace)
-    operator = webhook_replica(
-        control_plane, namespace, tmp_path / "op.log", "op", port, webhook_configurations,
+    with serving_replica(
+        control_plane, kubectl, namespace, webhook_configurations, tmp_path / "op.log",
         "--webhook-cert-validity", "30", "--webhook-cert-check-interval", "1",
-    )  # fmt: skip
-    operator.start()
-    try:
-        wait_admitting(kubectl, namespace)
+    ) as (_, port):  # fmt: skip
         apply(kubectl, namespace, *TREE)
         wait_for_phases(kubectl, namespace, dict.fromkeys(("g", "p", "o"), "Running"))
         first = secret(kubectl, namespace)
@@ -284,6 +264,3 @@ def test_an_expiring_certificate_is_replaced_and_kube_apiserver_keeps_calling(
         assert shown.public_bytes(Encoding.PEM) != first["tls.crt"]
         assert WRONG_RANK in refused(kubectl, namespace, "--dry-run=server")
         assert stamped(dry_run_create(kubectl, namespace, instance("x", "PROJECT", parent="g")))
-    finally:
-        operator.stop()
-        print(operator.tail())
