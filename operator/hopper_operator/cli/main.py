@@ -58,10 +58,7 @@ def run_operator(options: Settings, liveness: str | None) -> None:
     Kopf stops its watches."""
     import kopf
 
-    from hopper_operator.controller import (
-        admission,  # noqa: F401  and the webhooks'
-        handlers,  # noqa: F401  registers the handlers
-    )
+    from hopper_operator.controller import handlers  # noqa: F401  registers the handlers
     from hopper_operator.controller.context import Context
     from hopper_operator.controller.workers import take_over_signals
 

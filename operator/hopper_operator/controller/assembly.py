@@ -2,7 +2,8 @@
 
 The order follows what needs what: clients (and the election that gates writes), metrics,
 the queue that reports to them, the reconciler and the controller around it, the workers
-that run it while this replica leads, and the wakeups that feed the queue.
+that run it while this replica leads, the wakeups that feed the queue, and the admission
+webhooks' server, which judges on the reconciler's world.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from hopper_operator.controller.admission_server import AdmissionServer
 from hopper_operator.controller.context import Running
 from hopper_operator.controller.executor import Executor
 from hopper_operator.controller.indexes import Indexes
@@ -21,7 +23,7 @@ from hopper_operator.controller.queue import WorkQueue
 from hopper_operator.controller.readiness import Readiness
 from hopper_operator.controller.reconciler import Reconciler
 from hopper_operator.controller.records import Key, Records
-from hopper_operator.controller.settings import Settings
+from hopper_operator.controller.settings import Settings, WebhookSettings
 from hopper_operator.controller.wakeups import Recount, Wakeups
 from hopper_operator.controller.workers import Supervisor, Workers
 from hopper_operator.kube.client import Kube
@@ -73,6 +75,20 @@ def supervisor(
     return Supervisor(workers, clients.elector, controller.reconciler.drain)
 
 
+def admission_server(
+    options: Settings, webhook: WebhookSettings, reconciler: Reconciler
+) -> AdmissionServer:
+    """Served by every replica, leader or not, with a client of its own that is never
+    refused: a standby keeps the certificate too."""
+    from hopper_operator.controller.certificates import CertificateKeeper  # cryptography
+
+    namespace = webhook.namespace or lease_namespace(
+        options.lease_namespace, list(options.namespaces)
+    )
+    keeper = CertificateKeeper(Kube(identity=new_identity()), webhook, namespace)
+    return AdmissionServer(keeper, webhook, reconciler)
+
+
 async def assemble(options: Settings, indexes: Indexes) -> Running:
     made = clients(options)
     metrics = Metrics(indexes.every_instance, workers=options.workers, leading=made.leading)
@@ -86,6 +102,11 @@ async def assemble(options: Settings, indexes: Indexes) -> Running:
     metrics_server = await serve_metrics(options, made.aside, metrics)
     if options.readiness_port:
         await readiness.serve(options.readiness_port)
+    background = [asyncio.create_task(readiness.check_empty(made.aside, options.namespaces))]
+    if options.webhook is not None:
+        server = admission_server(options, options.webhook, reconciler)
+        readiness.add_check(server.unready)
+        background.append(asyncio.create_task(server.serve()))
     return Running(
         kube=made.kube,
         aside=made.aside,
@@ -93,6 +114,6 @@ async def assemble(options: Settings, indexes: Indexes) -> Running:
         wakeups=Wakeups(queue, indexes.children, Recount(queue), records),
         supervisor=supervisor(options, made, queue, controller, readiness),
         readiness=readiness,
-        background=(asyncio.create_task(readiness.check_empty(made.aside, options.namespaces)),),
+        background=tuple(background),
         metrics_server=metrics_server,
     )

@@ -69,7 +69,7 @@ class RetryForever:
 
 @dataclass(frozen=True)
 class WebhookSettings:
-    """The admission webhook server (`controller/admission.py`) and its certificate."""
+    """The admission webhook server (`controller/admission_server.py`) and its certificate."""
 
     port: int = 9443
     address: str = "0.0.0.0"

@@ -2,6 +2,8 @@
 
 Computed from what the index shows and what the plan wants, never hand-written: a merge
 patch replaces lists whole, so the owner references and finalizers are written out in full.
+The mutating webhook must answer in JSON Patch (RFC 6902): `json_patch` says the same
+merge patch that way.
 """
 
 from __future__ import annotations
@@ -35,6 +37,35 @@ def merge_patch(before: Json, after: Json) -> dict[str, object]:
             patch[key] = value
     patch.update({key: None for key in before if key not in after})
     return patch
+
+
+def json_patch(target: Json, patch: Json, at: str = "") -> list[dict[str, object]]:
+    """The RFC 6902 operations that do to `target` what the merge patch `patch` does.
+
+    `at` is where `target` sits in the document, as a JSON Pointer.
+    """
+    operations: list[dict[str, object]] = []
+    for key, value in patch.items():
+        path = f"{at}/{key.replace('~', '~0').replace('/', '~1')}"
+        old = target.get(key)
+        if value is None:
+            if key in target:
+                operations.append({"op": "remove", "path": path})
+        elif isinstance(value, Mapping) and isinstance(old, Mapping):
+            operations.extend(json_patch(old, value, path))
+        else:  # "add" replaces a member that is there
+            added = _without_nulls(value) if isinstance(value, Mapping) else value
+            operations.append({"op": "add", "path": path, "value": added})
+    return operations
+
+
+def _without_nulls(value: Json) -> dict[str, object]:
+    """What a merge patch's new object becomes: its nulls remove what is not there."""
+    return {
+        key: _without_nulls(item) if isinstance(item, Mapping) else item
+        for key, item in value.items()
+        if item is not None
+    }
 
 
 def status_patch(old: HopperInstanceStatus, new: HopperInstanceStatus) -> dict[str, object]:
