@@ -87,7 +87,7 @@ def test_wrong_parent_scope_stalls_and_warns_once() -> None:
     stalled = plan.status
     again = decide(
         world(
-            replace(already, status=stalled),
+            already.with_status(stalled),
             parent,
             view("acme", phase="Running", ready=True),
         )
@@ -97,7 +97,7 @@ def test_wrong_parent_scope_stalls_and_warns_once() -> None:
 
 def _restart(token: str, phase: str = "Running", **status: Any) -> InstanceView:
     me = view("g", phase=phase, annotations={Annotation.RESTARTED_AT: token})
-    return replace(me, status=me.status.model_copy(update=status))
+    return me.with_status(me.status.model_copy(update=status))
 
 
 def test_restart_walks_down_then_up_and_records_its_token() -> None:
@@ -129,7 +129,7 @@ def test_a_time_written_before_tokens_were_recorded_counts_once() -> None:
     before = _restart("2026-11-26T11:00:00Z", started_at=started)
     assert not decide(world(before)).stepped
     after = _restart(format_time(started + timedelta(seconds=1)))
-    after = replace(after, status=after.status.model_copy(update={"started_at": started}))
+    after = after.with_status(after.status.model_copy(update={"started_at": started}))
     assert decide(world(after)).status.phase is Phase.STOPPING
 
 
@@ -149,7 +149,7 @@ def test_temporary_sets_expiry_and_terminates_after_it() -> None:
     assert plan.requeue_after == 30
     running = view("t", phase="Running", instanceType="Temporary", ttlSeconds=30)
     expired = running.status.model_copy(update={"expires_at": NOW - timedelta(seconds=1)})
-    late = replace(running, status=expired)
+    late = running.with_status(expired)
     assert decide(world(late)).status.phase is Phase.STOPPING
 
 

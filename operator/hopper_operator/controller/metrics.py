@@ -78,9 +78,8 @@ class _InstanceCollector(Collector):
         for view in self._instances():
             scope = view.spec.scope.value if view.spec else "unknown"
             by_phase[scope, view.phase.value] += 1
-            stall = view.status.condition(ConditionType.STALLED)
-            if stall is not None and stall.status == "True":
-                by_stall[scope, stall.reason] += 1
+            if view.stalled is not None:
+                by_stall[scope, view.stalled] += 1
             if view.phase in ages:
                 ages[view.phase] = max(ages[view.phase], _in_phase_seconds(view, now))
         for (scope, phase), count in sorted(by_phase.items()):

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
-from hopper_operator.api.enums import ConditionType, Phase
+from hopper_operator.api.enums import Phase
 from hopper_operator.controller.indexes import Lookup
 from hopper_operator.controller.records import Key, Records
 from hopper_operator.core.views import InstanceView
@@ -31,13 +31,12 @@ class Signature(NamedTuple):
 
 
 def signature(view: InstanceView) -> Signature:
-    ready = view.status.condition(ConditionType.READY)
     return Signature(
         uid=view.uid,
         deleting=view.deleting,
         phase=view.phase,
-        ready=ready.status if ready else None,
-        effective_config_hash=view.status.effective_config_hash,
+        ready=view.ready,
+        effective_config_hash=view.effective_config_hash,
         config=view.spec.config if view.spec else None,
     )
 

@@ -34,8 +34,7 @@ def parent_verdict(tree: Tree) -> Verdict:
     if tree.lineage is Lineage.INVALID:
         return Verdict(kind, False, Reason.PARENT_SCOPE_INVALID, tree.problem or "")
     assert tree.parent is not None
-    ready = tree.parent.status.condition(ConditionType.READY)
-    if ready is not None and ready.status == "True":
+    if tree.parent.ready == "True":
         return Verdict(
             kind,
             True,

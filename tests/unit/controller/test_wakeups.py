@@ -66,7 +66,7 @@ def test_children_wake_only_when_what_they_read_changes() -> None:
     wakeups.instance(replace(parent, resource_version="11"), gone=False)  # e.g. its counts
     assert queued.keys == {PARENT: 0.0}
     paused = parent.status.model_copy(update={"phase": Phase.PAUSED})
-    wakeups.instance(replace(parent, status=paused), gone=False)
+    wakeups.instance(parent.with_status(paused), gone=False)
     assert queued.keys == {PARENT: 0.0, CHILD: 0.0}
 
 
@@ -78,13 +78,13 @@ def test_a_child_refreshes_its_parent_once_its_phase_changes_settle() -> None:
     assert queued.keys == {CHILD: 0.0}  # the parent is not woken yet
     timers.advance(1.0)
     running = child.status.model_copy(update={"phase": Phase.RUNNING})
-    wakeups.instance(replace(child, status=running), gone=False)  # another change: wait on
+    wakeups.instance(child.with_status(running), gone=False)  # another change: wait on
     timers.advance(1.5)
     assert PARENT not in queued.keys
     timers.advance(0.5)  # two quiet seconds since the last change
     assert queued.keys == {CHILD: 0.0, PARENT: 0.0}
     queued.keys.clear()
-    wakeups.instance(replace(child, status=running, resource_version="12"), gone=False)
+    wakeups.instance(replace(child.with_status(running), resource_version="12"), gone=False)
     timers.advance(5.0)
     assert queued.keys == {CHILD: 0.0}  # same phase: the parent's counts stand
 
@@ -95,7 +95,7 @@ def test_children_that_never_settle_refresh_their_parent_at_the_latest() -> None
     child, phases = view("web", "PROJECT", parent="acme"), [Phase.STARTING, Phase.RUNNING]
     for tick in range(40):  # a change every second, for 40 s
         status = child.status.model_copy(update={"phase": phases[tick % 2]})
-        wakeups.instance(replace(child, status=status), gone=False)
+        wakeups.instance(child.with_status(status), gone=False)
         timers.advance(1.0)
         if tick == 28:
             assert PARENT not in queued.keys
