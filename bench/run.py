@@ -34,6 +34,7 @@ from typing import Any
 
 from hopperbench.api import Api, tls_from_kubeconfig
 from hopperbench.audit import POLICY, AuditLog
+from hopperbench.cost import cost_markdown, cost_targets
 from hopperbench.errors import BenchError
 from hopperbench.ideal import run_ideal
 from hopperbench.operator import operator_command
@@ -184,6 +185,7 @@ class Run:
 
     def save(self) -> None:
         self.record["summary"] = summarize(self.record["cases"])
+        self.record["summary"]["cost"] = cost_targets(self.record["cases"])
         self.path.write_text(json.dumps(self.record, indent=2, default=str) + "\n")
 
 
@@ -369,7 +371,8 @@ def bench(args: argparse.Namespace) -> int:
         finally:
             control_plane.stop()
     run.save()
-    table = markdown(run.record["summary"])
+    summary = run.record["summary"]
+    table = markdown(summary) + "\n".join(cost_markdown(summary["cost"])) + "\n"
     print(f"\n{table}\nresults: {run.path}")
     if args.write_results_md:
         RESULTS_MD.write_text(results_markdown(run, table))
