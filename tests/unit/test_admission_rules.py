@@ -58,7 +58,7 @@ def test_an_update_leaving_the_spec_alone_is_allowed() -> None:
 def test_a_deleting_instance_and_an_unreadable_spec_are_left_alone() -> None:
     parent = view("o", "ORCHESTRATION", parent="x", phase="Running")
     assert refusal(world(view("p", "PROJECT", parent="o", deleting=True), parent)) is None
-    unreadable = replace(view("p", "PROJECT", parent="o"), spec=None)
+    unreadable = view("p", "PROJECT", parent="o", state="Sideways")
     assert refusal(world(unreadable, parent)) is None
     assert stamp(world(unreadable, parent)) is None
 

@@ -272,7 +272,7 @@ def test_the_config_map_is_created_applied_or_deleted() -> None:
 
 
 def test_an_unreadable_spec_stalls_with_its_reason_and_changes_nothing() -> None:
-    broken = replace(view("g", phase="Running"), spec=None, spec_error="spec.scope: bad")
+    broken = view("g", phase="Running", state="Sideways")
     plan = decide(world(broken))
     assert conditions(plan)["Stalled"] == ("True", Reason.INVALID_SPEC)
     assert plan.metadata is None and plan.config_map is None and plan.deployment is None

@@ -76,7 +76,7 @@ class _InstanceCollector(Collector):
         ages = dict.fromkeys(TRANSIENT_PHASES, 0.0)
         now = self._now()
         for view in self._instances():
-            scope = view.spec.scope.value if view.spec else "unknown"
+            scope = view.scope.value if view.scope else "unknown"
             by_phase[scope, view.phase.value] += 1
             if view.stalled is not None:
                 by_stall[scope, view.stalled] += 1
