@@ -32,9 +32,18 @@ class AdmissionServer:
     ) -> None:
         self.keeper, self.settings, self.reconciler = keeper, settings, reconciler
         self.serving = False
+        self.failure: str | None = None
 
     async def serve(self) -> None:
-        """Serve until cancelled, keeping the certificate fresh meanwhile."""
+        """Serve until cancelled, keeping the certificate fresh meanwhile. A failure to
+        listen (the port taken) is logged and keeps the replica unready: /readyz says it."""
+        try:
+            await self._serve()
+        except Exception as error:
+            logger.exception("Webhook server stopped")
+            self.failure = f"webhook server stopped: {error!r}"
+
+    async def _serve(self) -> None:
         while self.keeper.loaded is None:  # cert-manager may not have issued it yet
             try:
                 await self.keeper.refresh()
@@ -71,4 +80,6 @@ class AdmissionServer:
             raise web.HTTPInternalServerError() from None
 
     def unready(self) -> str | None:
+        if self.failure is not None:
+            return self.failure
         return None if self.serving else "webhook server not serving yet"

@@ -6,8 +6,10 @@ the server over TLS is `tests/integration/test_admission.py`'s.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import socket
 from typing import Any
 
 import pytest
@@ -137,3 +139,29 @@ async def test_the_server_answers_400_to_what_is_not_a_review_and_500_to_its_own
     broken = AdmissionServer(None, settings, Broken())  # type: ignore[arg-type]
     status, _ = await post(broken, f"/{VALIDATE}", json.dumps(review(body("g"))).encode())
     assert status == 500  # the configuration's failurePolicy decides
+
+
+class LoadedKeeper:
+    """A certificate keeper whose certificate is loaded (plain HTTP: no context)."""
+
+    loaded, context = b"certificate", None
+
+    class kube:  # noqa: N801  the keeper's client, closed with the server
+        @staticmethod
+        async def close() -> None:
+            return None
+
+    async def keep(self) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_a_port_taken_keeps_the_replica_unready_and_says_why() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        settings = WebhookSettings(port=taken.getsockname()[1], address="127.0.0.1")
+        server = AdmissionServer(LoadedKeeper(), settings, Broken())  # type: ignore[arg-type]
+        assert server.unready() == "webhook server not serving yet"
+        await asyncio.wait_for(server.serve(), timeout=10)  # returns: it could not listen
+    problem = server.unready()
+    assert problem is not None and problem.startswith("webhook server stopped: OSError")
