@@ -7,6 +7,7 @@ the two `type: ignore[arg-type]` below. Handlers take the rest through `**_`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from enum import StrEnum
 
@@ -127,6 +128,9 @@ async def stop(*, memo: Context, **_: object) -> None:
     await running.supervisor.shutdown()
     for task in running.background:
         task.cancel()
+    # Their own cleanup (the webhook server closes its listener and client) runs now,
+    # not after the event loop is gone.
+    await asyncio.gather(*running.background, return_exceptions=True)
     if running.metrics_server is not None:
         await running.metrics_server.cleanup()
     await running.readiness.close()
