@@ -20,10 +20,10 @@ from hopperbench.report import (
     _field,
     _operator_cpu_ms,
     _peak_rss,
-    _verdict,
     own_writes,
     spread,
     steady_per_minute,
+    targets_markdown,
 )
 
 CONVERGENCE_OVER_REPLAY = 1.2
@@ -109,13 +109,8 @@ def _rss_growth(cases: list[Case], at: list[Case]) -> dict[str, Any]:
 
 
 def cost_markdown(targets: list[dict[str, Any]]) -> list[str]:
-    return [
-        "",
-        f"### Targets (issue 22: the operator against its design, N = {TARGET_N})",
-        "",
+    return targets_markdown(
+        f"Targets (issue 22: the operator against its design, N = {TARGET_N})",
+        targets,
         "Median [min-max] over repetitions; ratios per repetition, operator / design replay.",
-        "",
-        "| target | value | verdict |",
-        "|---|---|---|",
-        *(f"| {t['target']} | {t['value']} | {_verdict(t['met'])} |" for t in targets),
-    ]
+    )

@@ -405,18 +405,22 @@ def markdown(summary: dict[str, Any]) -> str:
                 f"{_cell(row.get('floor'))} | {_cell(row.get('ratio'))} |"
             )
     lines += bounds_markdown(summary)
-    lines += [
-        "",
-        "### Targets (issue 10, N = 1000)",
-        "",
-        "| target | value | verdict |",
-        "|---|---|---|",
-    ]
-    lines += [
-        f"| {t['target']} | {t['value']} | {_verdict(t['met'])} |" for t in summary["targets"]
-    ]
+    lines += targets_markdown("Targets (issue 10, N = 1000)", summary["targets"])
     lines += ["", *breakdown_markdown(summary)]
     return "\n".join(lines) + "\n"
+
+
+def targets_markdown(title: str, targets: list[dict[str, Any]], *intro: str) -> list[str]:
+    """A section judging each target: its value and verdict, under `intro`'s lines."""
+    return [
+        "",
+        f"### {title}",
+        "",
+        *((*intro, "") if intro else ()),
+        "| target | value | verdict |",
+        "|---|---|---|",
+        *(f"| {t['target']} | {t['value']} | {_verdict(t['met'])} |" for t in targets),
+    ]
 
 
 def bounds_markdown(summary: dict[str, Any]) -> list[str]:
