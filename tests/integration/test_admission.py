@@ -11,9 +11,11 @@ import json
 import signal
 import socket
 import ssl
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from tests.conftest import Kubectl
@@ -61,64 +63,65 @@ def refused(kubectl: Kubectl, namespace: str, *flags: str) -> str:
     return done.stderr
 
 
-def test_wrong_rank_refused_at_apply_and_dry_run_child_first_reported_stalled(
+@pytest.fixture
+def serving(
     control_plane: ControlPlane,
     kubectl: Kubectl,
     namespace: str,
     webhook_configurations: str,
     tmp_path: Path,
-) -> None:
+) -> Iterator[None]:
+    """One operator serving the webhooks for `namespace`, for the test's length."""
     with serving_replica(
         control_plane, kubectl, namespace, webhook_configurations, tmp_path / "op.log"
     ):
-        # Children first, before their parents: accepted (any order); the right rank
-        # converges, the wrong one is reported.
-        apply(kubectl, namespace, instance("early", "PROJECT", parent="o"))
-        apply(kubectl, namespace, instance("early-ok", "ORCHESTRATION", parent="p"))
-        apply(kubectl, namespace, *TREE)
-        wait_for_phases(kubectl, namespace, dict.fromkeys(("g", "p", "o", "early-ok"), "Running"))
-        for flags in (("--dry-run=server",), ()):
-            error = refused(kubectl, namespace, *flags)
-            assert WRONG_RANK in error and "denied the request" in error, error
-        assert kubectl("get", "hopperinstance", "bad", "-n", namespace, check=False).returncode
-        stalled = wait_for(
-            lambda: condition(get_json(kubectl, "hopperinstance", "early", "-n", namespace),
-                              "Stalled") or None,
-            what="early reported Stalled",
-        )  # fmt: skip
-        assert (stalled["status"], stalled["message"]) == ("True", WRONG_RANK)
+        yield
+
+
+def test_wrong_rank_refused_at_apply_and_dry_run_child_first_reported_stalled(
+    serving: None, kubectl: Kubectl, namespace: str
+) -> None:
+    # Children first, before their parents: accepted (any order); the right rank
+    # converges, the wrong one is reported.
+    apply(kubectl, namespace, instance("early", "PROJECT", parent="o"))
+    apply(kubectl, namespace, instance("early-ok", "ORCHESTRATION", parent="p"))
+    apply(kubectl, namespace, *TREE)
+    wait_for_phases(kubectl, namespace, dict.fromkeys(("g", "p", "o", "early-ok"), "Running"))
+    for flags in (("--dry-run=server",), ()):
+        error = refused(kubectl, namespace, *flags)
+        assert WRONG_RANK in error and "denied the request" in error, error
+    assert kubectl("get", "hopperinstance", "bad", "-n", namespace, check=False).returncode
+    stalled = wait_for(
+        lambda: condition(get_json(kubectl, "hopperinstance", "early", "-n", namespace),
+                          "Stalled") or None,
+        what="early reported Stalled",
+    )  # fmt: skip
+    assert (stalled["status"], stalled["message"]) == ("True", WRONG_RANK)
 
 
 def test_a_create_comes_back_stamped_and_the_operator_writes_no_metadata(
-    control_plane: ControlPlane,
-    kubectl: Kubectl,
-    namespace: str,
-    webhook_configurations: str,
-    tmp_path: Path,
+    serving: None, control_plane: ControlPlane, kubectl: Kubectl, namespace: str
 ) -> None:
-    with serving_replica(
-        control_plane, kubectl, namespace, webhook_configurations, tmp_path / "op.log"
-    ):
-        apply(kubectl, namespace, TREE[0])
-        wait_for_phases(kubectl, namespace, {"g": "Running"})
-        uid = get_json(kubectl, "hopperinstance", "g", "-n", namespace)["metadata"]["uid"]
-        created = json.loads(
-            kubectl("create", "-n", namespace, "-o", "json", "-f", "-",
-                    input=json.dumps(TREE[1])).stdout
-        )  # fmt: skip
-        meta = created["metadata"]
-        assert meta["finalizers"] == ["hopper.dev/finalizer"]
-        assert meta["labels"] == {
-            "hopper.dev/scope": "PROJECT",
-            "hopper.dev/parent": "g",
-            "hopper.dev/root": "g",
-        }
-        assert [(r["kind"], r["name"], r["uid"], r["controller"]) for r in
-                meta["ownerReferences"]] == [("HopperInstance", "g", uid, True)]  # fmt: skip
-        wait_for_phases(kubectl, namespace, {"g": "Running", "p": "Running"})
-        audit = Audit(control_plane)
-        assert metadata_patches(audit, namespace, "g") == 0
-        assert metadata_patches(audit, namespace, "p") == 0
+    apply(kubectl, namespace, TREE[0])
+    wait_for_phases(kubectl, namespace, {"g": "Running"})
+    uid = get_json(kubectl, "hopperinstance", "g", "-n", namespace)["metadata"]["uid"]
+    created = json.loads(
+        kubectl("create", "-n", namespace, "-o", "json", "-f", "-",
+                input=json.dumps(TREE[1])).stdout
+    )  # fmt: skip
+    meta = created["metadata"]
+    assert meta["finalizers"] == ["hopper.dev/finalizer"]
+    assert meta["labels"] == {
+        "hopper.dev/scope": "PROJECT",
+        "hopper.dev/parent": "g",
+        "hopper.dev/root": "g",
+    }
+    assert [(r["kind"], r["name"], r["uid"], r["controller"]) for r in
+            meta["ownerReferences"]] == [("HopperInstance", "g", uid, True)]  # fmt: skip
+    wait_for_phases(kubectl, namespace, {"g": "Running", "p": "Running"})
+    audit = Audit(control_plane)
+    assert metadata_patches(audit, namespace, "g") == 0
+    assert metadata_patches(audit, namespace, "p") == 0
 
 
 def test_webhook_down_applies_succeed_and_converge_and_nothing_is_written_twice(
