@@ -29,6 +29,7 @@ MODULES = (
     "cli/completion.py",
     "cli/kubectl_plugin.py",
     "cli/tree.py",
+    "cli/watching.py",
 )
 MAIN = "from hopper_operator.cli.kubectl_plugin import main\n\nraise SystemExit(main())\n"
 EXECUTABLE = 0o755

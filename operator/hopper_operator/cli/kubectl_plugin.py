@@ -12,20 +12,22 @@ archive with any Python 3.11, as krew installs it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from hopper_operator.api.enums import DesiredState
 from hopper_operator.api.meta import CRD_NAME, Annotation, restart_token
-from hopper_operator.cli import completion
-from hopper_operator.cli.tree import WaitResult, draw, judge
+from hopper_operator.cli import completion, watching
+from hopper_operator.cli.tree import Obj, WaitResult, draw_scoped, judge
 
 RESOURCE = CRD_NAME
 STATES = {
@@ -93,16 +95,29 @@ class Kubectl:
     flags: tuple[str, ...] = ()
 
     def __call__(self, *args: str) -> str:
-        binary = os.environ.get("KUBECTL", "kubectl")
-        try:
-            result = subprocess.run(
-                [binary, *self.flags, *args], capture_output=True, text=True, check=False
-            )
-        except OSError as error:
-            raise KubectlError(f"error: cannot run {binary}: {error.strerror}") from None
+        with self._running():
+            result = subprocess.run(self._line(args), capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise KubectlError(result.stderr.strip() or f"kubectl {' '.join(args)} failed")
         return result.stdout
+
+    def stream(self, *args: str) -> watching.Child:
+        """kubectl left running, its output read as it comes (its errors, once it ends)."""
+        errors = tempfile.TemporaryFile()  # noqa: SIM115 (Child.stop closes it)
+        with self._running():
+            process = subprocess.Popen(self._line(args), stdout=subprocess.PIPE, stderr=errors)
+        return watching.Child(process, errors)
+
+    def _line(self, args: Sequence[str]) -> list[str]:
+        return [os.environ.get("KUBECTL", "kubectl"), *self.flags, *args]
+
+    @contextlib.contextmanager
+    def _running(self) -> Iterator[None]:
+        try:
+            yield
+        except OSError as error:
+            binary = self._line(())[0]
+            raise KubectlError(f"error: cannot run {binary}: {error.strerror}") from None
 
     def get(self, name: str) -> dict[str, Any]:
         return dict(json.loads(self("get", RESOURCE, name, "-o", "json")))
@@ -135,18 +150,19 @@ def wait(
         time.sleep(0.5)
 
 
-def tree(kubectl: Kubectl, all_namespaces: bool) -> str:
+def listed(kubectl: Kubectl, all_namespaces: bool) -> list[Obj]:
     scope = ["--all-namespaces"] if all_namespaces else []
-    items = json.loads(kubectl("get", RESOURCE, *scope, "-o", "json"))["items"]
-    if not items:
-        return "No HopperInstances found."
-    if not all_namespaces:
-        return "\n".join(draw(items))
-    out = []
-    for ns in sorted({i["metadata"]["namespace"] for i in items}):
-        out.append(f"namespace {ns}:")
-        out += ["  " + line for line in draw(i for i in items if i["metadata"]["namespace"] == ns)]
-    return "\n".join(out)
+    return list(json.loads(kubectl("get", RESOURCE, *scope, "-o", "json"))["items"])
+
+
+def watch_tree(kubectl: Kubectl, all_namespaces: bool) -> int:
+    """Redraw the tree on a terminal, or print a line per change, until Ctrl-C."""
+    scope = ["--all-namespaces"] if all_namespaces else []
+    watch = ("get", RESOURCE, *scope, "--watch", "--output-watch-events", "-o", "json")
+    screen = watching.Screen(sys.stdout, sys.stdout.isatty(), all_namespaces)
+    return watching.follow(
+        lambda: kubectl.stream(*watch), lambda: listed(kubectl, all_namespaces), screen
+    )
 
 
 class Parser(argparse.ArgumentParser):
@@ -176,6 +192,9 @@ def parser() -> Parser:
 
     shown = verb("tree", "draw the scope tree: phase, readiness, and why not Ready")
     shown.add_argument("-A", "--all-namespaces", action="store_true")
+    shown.add_argument(
+        "-w", "--watch", action="store_true", help="then redraw it on every change, until Ctrl-C"
+    )
     for name, state in STATES.items():
         command = verb(name, f"set spec.state to {state.value}")
         command.add_argument("names", nargs="+", metavar="NAME")
@@ -198,8 +217,10 @@ def run(args: argparse.Namespace, kubectl: Kubectl) -> int:
     if args.verb == "completion":
         print(completion.script(args.shell))
         return 0
+    if args.verb == "tree" and args.watch:
+        return watch_tree(kubectl, args.all_namespaces)
     if args.verb == "tree":
-        print(tree(kubectl, args.all_namespaces))
+        print("\n".join(draw_scoped(listed(kubectl, args.all_namespaces), args.all_namespaces)))
         return 0
     if args.verb == "wait":
         results = [
