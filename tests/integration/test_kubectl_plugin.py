@@ -169,11 +169,22 @@ def watching_plugin(control_plane: ControlPlane, *args: str, **io: Any) -> subpr
 
 
 def interrupt(watch: subprocess.Popen[str]) -> None:
-    """Ctrl-C: exit 0, and the `kubectl get -w` it ran gone with it."""
-    (child,) = psutil.Process(watch.pid).children()
+    """Ctrl-C: exit 0, and the kubectl it ran (`get -w`, maybe a list) gone with it."""
+    children = psutil.Process(watch.pid).children()
     watch.send_signal(signal.SIGINT)
     assert watch.wait(timeout=15) == 0, watch.communicate()[1]
-    assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+
+
+def kubectl_watching(watch: subprocess.Popen[str]) -> int | None:
+    """The pid of the `kubectl get -w` the plugin runs now (None between two)."""
+    for child in psutil.Process(watch.pid).children():
+        try:
+            if "--watch" in child.cmdline():
+                return child.pid
+        except psutil.Error:
+            pass
+    return None
 
 
 class Terminal:
@@ -250,11 +261,14 @@ def test_tree_watch_piped_prints_a_line_per_change_across_namespaces(
     control_plane: ControlPlane,
 ) -> None:
     apply(kubectl, namespace, instance("acme"), instance("acme-web", "PROJECT", parent="acme"))
-    watch = watching_plugin(control_plane, "-A", stdout=subprocess.PIPE)
+    # kubectl's own timeout ends each watch after 2 s: the plugin starts it again
+    watch = watching_plugin(control_plane, "-A", "--request-timeout=2s", stdout=subprocess.PIPE)
     printed = Lines(watch)
     acme, web = f"{namespace}/acme ", f"{namespace}/acme-web "
     try:
         wait_for(lambda: f"{web}Running True Reconciled" in printed.of(web), what="web running")
+        first = wait_for(lambda: kubectl_watching(watch), what="kubectl get -w")
+        wait_for(lambda: kubectl_watching(watch) not in (None, first), what="a second watch")
         assert plugin(control_plane, "-n", namespace, "pause", "acme").returncode == 0
         wait_for(lambda: printed.of(web)[-1:] == [f"{web}Paused True Reconciled"], what="paused")
         kubectl("delete", "hopperinstance", "acme-web", "-n", namespace, "--wait=false")
