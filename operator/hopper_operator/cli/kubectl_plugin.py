@@ -160,9 +160,15 @@ def watch_tree(kubectl: Kubectl, all_namespaces: bool) -> int:
     scope = ["--all-namespaces"] if all_namespaces else []
     watch = ("get", RESOURCE, *scope, "--watch", "--output-watch-events", "-o", "json")
     screen = watching.Screen(sys.stdout, sys.stdout.isatty(), all_namespaces)
-    return watching.follow(
-        lambda: kubectl.stream(*watch), lambda: listed(kubectl, all_namespaces), screen
-    )
+    try:
+        return watching.follow(
+            lambda: kubectl.stream(*watch), lambda: listed(kubectl, all_namespaces), screen
+        )
+    except BrokenPipeError:
+        # The reader went (`| head`): end quietly, as kubectl does, with nothing left to
+        # flush into the closed pipe at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 class Parser(argparse.ArgumentParser):
