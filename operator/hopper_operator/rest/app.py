@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from hopper_operator.kube.client import Kube
+from hopper_operator.kube.informer import Informers
 from hopper_operator.kube.reviews import Gate
 from hopper_operator.rest import errors, health, routes
 from hopper_operator.rest.metrics import ApiMetrics
@@ -21,7 +22,8 @@ the API was installed for; `/api/v1/namespaces/{namespace}/instances` any other.
 def create_app(kube: Kube, *, namespace: str) -> FastAPI:
     app = FastAPI(title="Hopper Instance API", version="1", description=DESCRIPTION)
     metrics = ApiMetrics()
-    app.state.store, app.state.gate = Store(kube), Gate(kube)
+    app.state.informers = informers = Informers(kube)
+    app.state.store, app.state.gate = Store(kube, informers), Gate(kube)
     app.state.namespace, app.state.metrics = namespace, metrics
     errors.install(app)
     app.include_router(routes.router("/api/v1/instances"), tags=["instances"])

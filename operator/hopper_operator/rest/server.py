@@ -61,4 +61,4 @@ async def serve(
         try:
             await uvicorn.Server(uvicorn_config(settings, app, tls)).serve()
         finally:
-            await app.state.store.cache.close()
+            await app.state.informers.close()
