@@ -5,11 +5,13 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from hopper_operator.kube.client import Kube
+from hopper_operator.kube.informer import Informers
 from hopper_operator.kube.reviews import Gate
 from hopper_operator.rest import errors, health, routes
 from hopper_operator.rest.metrics import ApiMetrics
 from hopper_operator.rest.middleware import Guard
 from hopper_operator.rest.store import Store
+from hopper_operator.rest.stream import Streams, StreamSettings
 
 DESCRIPTION = """The original Hopper Instance API, served over HopperInstance objects.
 
@@ -18,11 +20,13 @@ hopperinstances in that namespace with kubectl. `/api/v1/instances` serves the n
 the API was installed for; `/api/v1/namespaces/{namespace}/instances` any other."""
 
 
-def create_app(kube: Kube, *, namespace: str) -> FastAPI:
+def create_app(kube: Kube, *, namespace: str, stream: StreamSettings | None = None) -> FastAPI:
     app = FastAPI(title="Hopper Instance API", version="1", description=DESCRIPTION)
     metrics = ApiMetrics()
-    app.state.store, app.state.gate = Store(kube), Gate(kube)
+    app.state.informers = informers = Informers(kube)
+    app.state.store, app.state.gate = Store(kube, informers), Gate(kube)
     app.state.namespace, app.state.metrics = namespace, metrics
+    app.state.streams = Streams(stream or StreamSettings())
     errors.install(app)
     app.include_router(routes.router("/api/v1/instances"), tags=["instances"])
     app.include_router(

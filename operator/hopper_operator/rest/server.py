@@ -6,7 +6,7 @@ import os
 import socket
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import kopf
@@ -15,6 +15,9 @@ from fastapi import FastAPI
 
 from hopper_operator.kube.client import Kube, connection_info
 from hopper_operator.rest.app import create_app
+from hopper_operator.rest.stream import Streams, StreamSettings
+
+GRACE = 10  # seconds uvicorn waits for requests under way at shutdown, then cancels them
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,7 @@ class ApiSettings:
     address: str = "0.0.0.0"
     port: int = 8443
     cert_dir: str | None = None  # tls.crt and tls.key; None: the context given, or plain
+    stream: StreamSettings = field(default_factory=StreamSettings)
 
 
 def uvicorn_config(
@@ -41,11 +45,29 @@ def uvicorn_config(
         access_log=False,  # the middleware counts every request; the routes log who wrote
         log_config=None,  # the process' logging, as the operator configures it
         server_header=False,
+        timeout_graceful_shutdown=GRACE,
     )
     config.load()
     if tls is not None and cert is None:
         config.ssl = tls  # a generated certificate, made in memory (uvicorn reads files)
     return config
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, ending the app's event streams as it shuts down: it waits for
+    the responses under way, and a stream would not end on its own."""
+
+    def __init__(self, config: uvicorn.Config, streams: Streams) -> None:
+        super().__init__(config)
+        self.streams = streams
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.streams.close()
+        await super().shutdown(sockets)
+
+
+def server_for(settings: ApiSettings, app: FastAPI, tls: ssl.SSLContext | None) -> Server:
+    return Server(uvicorn_config(settings, app, tls), app.state.streams)
 
 
 async def serve(
@@ -57,8 +79,8 @@ async def serve(
     """Until SIGINT or SIGTERM (uvicorn's own handlers finish the requests under way)."""
     identity = os.environ.get("POD_NAME") or socket.gethostname()
     async with Kube(login, identity=f"api {identity}") as kube:
-        app = create_app(kube, namespace=settings.namespace)
+        app = create_app(kube, namespace=settings.namespace, stream=settings.stream)
         try:
-            await uvicorn.Server(uvicorn_config(settings, app, tls)).serve()
+            await server_for(settings, app, tls).serve()
         finally:
-            await app.state.store.cache.close()
+            await app.state.informers.close()
