@@ -82,6 +82,7 @@ release: $(STAMP) chart-tools
 bench: $(STAMP) controlplane
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 	$(BIN)/python bench/rest.py $(REST_BENCH_ARGS)
+	$(BIN)/python bench/stream.py $(STREAM_BENCH_ARGS)
 
 ## kind-e2e: on a machine with Docker + kind: cluster, image, manifests, samples Ready (KIND_E2E_ARGS=--keep keeps it)
 kind-e2e:
