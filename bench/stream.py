@@ -8,20 +8,13 @@ against issue 27's targets and writes bench/results/stream-<timestamp>.json.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import statistics
-import sys
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from hopperbench.report import targets_markdown
 from hopperbench.stream import run_stream
-from run import RESULTS, exclusive, machine
-
-from hopper_localcluster import ControlPlane
-from hopper_localcluster.crd import install_crd
+from rest import on_own_plane
 
 DELAY_P99_MS = 250.0  # over the reference watch's own arrival
 RSS_KIB_PER_STREAM = 64.0
@@ -35,23 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--streams", type=int, default=100, help="streams open on it")
     parser.add_argument("--reps", type=int, default=2, help="cycles without, then with them")
     args = parser.parse_args(argv)
-    started = datetime.now(UTC)
-    stamp = started.strftime("%Y%m%dT%H%M%SZ")
-    with exclusive():
-        plane = ControlPlane()
-        plane.start()
-        try:
-            install_crd(plane.env())
-            logs = RESULTS / f"stream-{stamp}-logs"
-            logs.mkdir(parents=True, exist_ok=True)
-            result = asyncio.run(run_stream(plane, args.n, args.streams, args.reps, logs))
-        finally:
-            plane.stop()
-    record = {"started": started.isoformat(timespec="seconds"), "machine": machine(),
-              "command": " ".join(["bench/stream.py", *sys.argv[1:]]), **result}  # fmt: skip
-    (RESULTS / f"stream-{stamp}.json").write_text(json.dumps(record, indent=2) + "\n")
+    result = on_own_plane(
+        "stream", lambda plane, logs: run_stream(plane, args.n, args.streams, args.reps, logs)
+    )
     rows = targets(result)
-    print(report(record, rows))
+    print(report(result, rows))
     return 0 if all(row["met"] is not False for row in rows) else 1
 
 

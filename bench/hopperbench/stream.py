@@ -21,11 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from hopper_localcluster import ControlPlane
-from hopperbench.api import Api, instances_path, tls_from_kubeconfig
+from hopperbench.api import Api, instances_path
 from hopperbench.errors import BenchError
-from hopperbench.operator import OperatorProcess, operator_command
 from hopperbench.procstat import memory_mb
-from hopperbench.rest import GLOBAL, ApiProcess, create_all, manifest, setup
+from hopperbench.rest import GLOBAL, Deployed, create_all, deployed, tree
 from hopperbench.watch import Tracker, settled_in
 
 SETTLE_S = 3.0  # quiet after a cycle before the streams are asked to be done
@@ -155,65 +154,56 @@ def delivery(runs: list[tuple[dict[int, float], list[dict[str, Any]]]]) -> dict[
 async def run_stream(
     plane: ControlPlane, n: int, count: int, reps: int, logs: Path
 ) -> dict[str, Any]:
-    namespace = f"stream-{int(time.time())}"
-    server, tls = tls_from_kubeconfig(plane.kubeconfig)
-    control = Api(server, tls, "hopper-bench/1", 40)
-    operator = OperatorProcess(operator_command(None), plane.env(), logs / "stream-operator.log")
-    served = ApiProcess(plane.env(), logs / "stream-api.log")
-    reference = Reference(control, namespace)
-    try:
-        token = await setup(control, namespace)
-        operator.start(namespace)
-        served.start(namespace)
-        tree = [manifest(GLOBAL, "GLOBAL")]
-        tree += [manifest(f"p{i}", "PROJECT", GLOBAL) for i in range(n - 1)]
-        for obj in tree:
-            obj["spec"]["state"] = "Running"
-        await reference.start()
-        await create_all(control, namespace, tree)
-        names = {obj["metadata"]["name"] for obj in tree}
-        await operator.guard(reference.wait(names, settled_in("Running"), 120 + n * 0.3, "up"))
-        await _quiet(reference, SETTLE_S)
-        url = f"http://127.0.0.1:{served.port}/api/v1/namespaces/{namespace}/instances"
-        # One stream first, closed: the API lists the namespace once, for every stream.
-        async with Consumers(url, token, 1, logs / "warm.json") as warm:
-            await warm.collect(0)
-        runs, alone, watched, rss = [], [], [], []
-        for rep in range(reps):
-            # Without, then with the streams: each pair shares the machine's moment.
-            alone.append(await operator.guard(cycle(control, reference, namespace, names, n)))
-            idle = memory_mb(served.pid)["VmRSS"]
-            async with Consumers(url, token, count, logs / f"streams-{rep}.json") as streams:
-                await asyncio.sleep(SETTLE_S)
-                rss.append((idle, memory_mb(served.pid)["VmRSS"]))
-                cycled = await operator.guard(cycle(control, reference, namespace, names, n))
-                runs.append((cycled["changes"], await streams.collect(max(cycled["changes"]))))
-            watched.append(cycled)
-        return {
-            "kind": "stream",
-            "n": n,
-            "streams": count,
-            "reps": reps,
-            "delivery": delivery(runs),
-            "snapshot_events": Counter(s["snapshot"] for _, got in runs for s in got),
-            "api_rss_mib": [
-                {"0 streams": round(a, 1), f"{count} streams": round(b, 1)} for a, b in rss
-            ],
-            "rss_kib_per_stream": round(
-                statistics.median((b - a) * 1024 / count for a, b in rss), 1
-            ),
-            "api_peak_rss_mib": round(memory_mb(served.pid)["VmHWM"], 1),
-            "operator": [
-                {"without streams": _operator(a), "with streams": _operator(w)}
-                for a, w in zip(alone, watched, strict=True)
-            ],
-        }
-    finally:
-        await reference.stop()
-        served.stop()
-        operator.stop()
-        await control.request("DELETE", f"/api/v1/namespaces/{namespace}", ok=(404,))
-        await control.close()
+    async with deployed(plane, "stream", logs) as on:
+        reference = Reference(on.control, on.namespace)
+        try:
+            return await _measure(on, reference, n, count=count, reps=reps, logs=logs)
+        finally:
+            await reference.stop()
+
+
+async def _measure(
+    on: Deployed, reference: Reference, n: int, *, count: int, reps: int, logs: Path
+) -> dict[str, Any]:
+    operator, served = on.operator, on.served
+    await reference.start()
+    created = tree(n, "Running")
+    await create_all(on.control, on.namespace, created)
+    names = {obj["metadata"]["name"] for obj in created}
+    await operator.guard(reference.wait(names, settled_in("Running"), 120 + n * 0.3, "up"))
+    await _quiet(reference, SETTLE_S)
+    url = f"http://127.0.0.1:{served.port}/api/v1/namespaces/{on.namespace}/instances"
+    # One stream first, closed: the API lists the namespace once, for every stream.
+    async with Consumers(url, on.token, 1, logs / "warm.json") as warm:
+        await warm.collect(0)
+    runs, alone, watched, rss = [], [], [], []
+    for rep in range(reps):
+        # Without, then with the streams: each pair shares the machine's moment.
+        alone.append(await operator.guard(cycle(on.control, reference, on.namespace, names, n)))
+        idle = memory_mb(served.pid)["VmRSS"]
+        async with Consumers(url, on.token, count, logs / f"streams-{rep}.json") as streams:
+            await asyncio.sleep(SETTLE_S)
+            rss.append((idle, memory_mb(served.pid)["VmRSS"]))
+            cycled = await operator.guard(cycle(on.control, reference, on.namespace, names, n))
+            runs.append((cycled["changes"], await streams.collect(max(cycled["changes"]))))
+        watched.append(cycled)
+    return {
+        "kind": "stream",
+        "n": n,
+        "streams": count,
+        "reps": reps,
+        "delivery": delivery(runs),
+        "snapshot_events": Counter(s["snapshot"] for _, got in runs for s in got),
+        "api_rss_mib": [
+            {"0 streams": round(a, 1), f"{count} streams": round(b, 1)} for a, b in rss
+        ],
+        "rss_kib_per_stream": round(statistics.median((b - a) * 1024 / count for a, b in rss), 1),
+        "api_peak_rss_mib": round(memory_mb(served.pid)["VmHWM"], 1),
+        "operator": [
+            {"without streams": _operator(a), "with streams": _operator(w)}
+            for a, w in zip(alone, watched, strict=True)
+        ],
+    }
 
 
 def _operator(cycle: dict[str, Any]) -> dict[str, Any]:
