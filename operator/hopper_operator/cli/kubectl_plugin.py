@@ -30,13 +30,13 @@ from hopper_operator.api.wire import InstanceBody
 from hopper_operator.cli import completion
 from hopper_operator.cli.tree import WaitResult, draw
 from hopper_operator.core.verbs import (
-    STATE_VERBS,
     Progress,
     Verb,
     progress,
     progress_of,
     request,
     stalled_message,
+    summary,
 )
 
 RESOURCE = CRD_NAME
@@ -182,13 +182,7 @@ def parser() -> Parser:
     shown = verb("tree", "draw the scope tree: phase, readiness, and why not Ready")
     shown.add_argument("-A", "--all-namespaces", action="store_true")
     for name in Verb:
-        state = STATE_VERBS.get(name)
-        command = verb(
-            name.value,
-            f"set spec.state to {state.value}"
-            if state
-            else "walk a Running instance through Stopped and back",
-        )
+        command = verb(name.value, summary(name))
         command.add_argument("names", nargs="+", metavar="NAME")
         command.add_argument(
             "--wait", action="store_true", help="then wait until done: Ready there (exit 0)"
