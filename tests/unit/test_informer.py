@@ -280,3 +280,16 @@ async def test_closing_ends_every_subscription(served: tuple[Informer, Server]) 
 
 async def drain_all(subscription: Subscription) -> list[Change]:
     return [change async for change in subscription]
+
+
+async def test_reached_waits_until_the_informer_has_seen_a_version(
+    served: tuple[Informer, Server],
+) -> None:
+    informer, server = served
+    waiting = asyncio.create_task(informer.reached(9))
+    await server.send("MODIFIED", obj("a", 8))
+    await server.settle()
+    assert not waiting.done()
+    await server.send("BOOKMARK", {"metadata": {"resourceVersion": "9"}})
+    await server.settle()
+    await asyncio.wait_for(waiting, 5)
