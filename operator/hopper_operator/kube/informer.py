@@ -117,7 +117,13 @@ class Subscription:
         return _seen(change, self._where)
 
     def _push(self, change: Change) -> None:
-        seen = self._see(change)
+        try:
+            seen = self._see(change)
+        except Exception:
+            # A filter that fails ends its own subscription, never the informer's loop.
+            logger.exception("a subscriber's filter failed on %s; dropped", _name(change.obj or {}))
+            self._end()
+            return
         if seen is None or self._ended or change.version <= self._after:
             return
         if len(self._buffer) >= self._size:
