@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import IO, TextIO, TypedDict
 
-from hopper_operator.cli.tree import Obj, change_line, draw_scoped
+from hopper_operator.api.wire import InstanceBody
+from hopper_operator.cli.tree import change_line, draw_scoped
 
 Key = tuple[str, str]  # namespace, name
 CLEAR = "\x1b[H\x1b[2J"  # cursor home, then erase the screen: the next frame replaces it
@@ -27,10 +28,10 @@ _TEXT = re.compile(r"\S")
 
 class WatchEvent(TypedDict):
     type: str  # ADDED, MODIFIED, DELETED (BOOKMARK and ERROR carry no instance)
-    object: Obj
+    object: InstanceBody
 
 
-def key(obj: Obj) -> Key:
+def key(obj: InstanceBody) -> Key:
     return obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
 
 
@@ -60,7 +61,7 @@ class JsonStream:
 class Forest:
     """The instances the watch has shown, and the last line said about each."""
 
-    objects: dict[Key, Obj] = field(default_factory=dict)
+    objects: dict[Key, InstanceBody] = field(default_factory=dict)
     said: dict[Key, str] = field(default_factory=dict)
 
     def take(self, event: WatchEvent) -> str | None:
@@ -75,7 +76,7 @@ class Forest:
             self.objects[key(obj)] = obj
         return self._say(key(obj), change_line(obj, deleted=kind == "DELETED"))
 
-    def keep(self, listed: Iterable[Obj]) -> list[str]:
+    def keep(self, listed: Iterable[InstanceBody]) -> list[str]:
         """After a relist, forget what was deleted while no watch ran: a line for each."""
         present = {key(obj) for obj in listed}
         gone = [self.objects.pop(k) for k in list(self.objects) if k not in present]
@@ -140,7 +141,9 @@ class Child:
         self.errors.close()
 
 
-def follow(start: Callable[[], Child], relist: Callable[[], list[Obj]], screen: Screen) -> int:
+def follow(
+    start: Callable[[], Child], relist: Callable[[], list[InstanceBody]], screen: Screen
+) -> int:
     """Until interrupted (0) or kubectl fails (2, its message on stderr).
 
     A watch kubectl ends on its own (its request timeout) starts again; the list taken
