@@ -56,7 +56,8 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
                   f"{got['doubled']} twice, {got['resets']} resets",
          "met": got["lost"] == got["doubled"] == got["resets"] == 0},
         {"target": f"API RSS <= {RSS_KIB_PER_STREAM:g} KiB per idle stream",
-         "value": f"{result['rss_kib_per_stream']} KiB",
+         "value": f"{result['rss_kib_per_stream']} KiB (median; each opening: "
+                  + ", ".join(f"{kib} KiB" for kib in result["rss_kib_per_stream_each"]) + ")",
          "met": result["rss_kib_per_stream"] <= RSS_KIB_PER_STREAM},
         {"target": f"operator convergence with the streams <= {CONVERGENCE_WITH_STREAMS:g}x "
                    "without (noise)",
@@ -76,6 +77,7 @@ def report(record: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         f"delivery: {record['delivery']}",
         f"API RSS (MiB): {record['api_rss_mib']}, peak {record['api_peak_rss_mib']}",
         f"operator: {record['operator']}",
+        f"the stream readers' own CPU (s), each opening: {record['readers_cpu_s']}",
         *targets_markdown("Targets (issue 27: the event stream)", rows),
     ]
     return "\n".join(lines)

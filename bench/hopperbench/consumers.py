@@ -6,7 +6,7 @@ Each stream is read as it comes and each event's id, kind and arrival time
 is not parsed, so the readers cost little beside what they measure. On stdin: nothing until
 every stream has said `synced` (then `synced` is printed); then `until VERSION SECONDS`:
 wait until every stream has delivered an id at or after VERSION (at most SECONDS), write
-what each got to OUT as JSON, print `done` and exit.
+what each got (and this process's CPU seconds) to OUT as JSON, print `done` and exit.
 """
 
 from __future__ import annotations
@@ -109,5 +109,6 @@ async def consume(url: str, token: str, count: int) -> list[dict[str, Any]]:
 
 if __name__ == "__main__":
     url, token, count, out = sys.argv[1:]
-    Path(out).write_text(json.dumps(asyncio.run(consume(url, token, int(count)))))
+    streams = asyncio.run(consume(url, token, int(count)))
+    Path(out).write_text(json.dumps({"cpu_s": time.process_time(), "streams": streams}))
     print("done", flush=True)

@@ -23,7 +23,7 @@ from typing import Any
 from hopper_localcluster import ControlPlane
 from hopperbench.api import Api, instances_path
 from hopperbench.errors import BenchError
-from hopperbench.procstat import memory_mb
+from hopperbench.procstat import cpu_windows, memory_mb, snapshot
 from hopperbench.rest import GLOBAL, Deployed, create_all, deployed, tree
 from hopperbench.watch import Tracker, settled_in
 
@@ -53,6 +53,7 @@ class Consumers:
 
     def __init__(self, url: str, token: str, count: int, out: Path) -> None:
         self.out = out
+        self.cpu_s = 0.0
         bench = str(Path(__file__).parents[1])
         self.process = asyncio.subprocess.create_subprocess_exec(
             sys.executable, "-m", "hopperbench.consumers", url, token, str(count), str(out),
@@ -83,19 +84,20 @@ class Consumers:
         await self.child.stdin.drain()
         await self._said("done", DRAIN_S + 60)
         await self.child.wait()
-        return list(json.loads(self.out.read_text()))
+        record = json.loads(self.out.read_text())
+        self.cpu_s = float(record["cpu_s"])
+        return list(record["streams"])
 
 
-async def cycle(
-    control: Api, reference: Reference, namespace: str, names: set[str], n: int
-) -> dict[str, Any]:
+async def cycle(on: Deployed, reference: Reference, names: set[str], n: int) -> dict[str, Any]:
     """Pause the root, wait for all Paused; resume, wait for all Running; then quiet."""
-    root = instances_path(namespace, GLOBAL)
-    started = time.monotonic()
+    root = instances_path(on.namespace, GLOBAL)
+    pids = {"operator": on.operator.pid, "api": on.served.pid}
+    started, cpu = time.monotonic(), snapshot(pids)
     seconds = {}
     for state in ("Paused", "Running"):
         asked = time.monotonic()
-        await control.merge_patch(root, {"spec": {"state": state}})
+        await on.control.merge_patch(root, {"spec": {"state": state}})
         done = await reference.wait(names, settled_in(state), 120 + n * 0.2, f"all {state}")
         seconds[state.lower()] = round(done - asked, 2)
     await _quiet(reference, SETTLE_S)
@@ -104,6 +106,7 @@ async def cycle(
         "convergence_s": seconds,
         "changes": changes,
         "writes_per_instance": round((len(changes) - 2) / n, 3),  # less our two patches
+        "cpu_s": cpu_windows([cpu, snapshot(pids)], ["cycle"])["cycle"],
     }
 
 
@@ -176,17 +179,18 @@ async def _measure(
     # One stream first, closed: the API lists the namespace once, for every stream.
     async with Consumers(url, on.token, 1, logs / "warm.json") as warm:
         await warm.collect(0)
-    runs, alone, watched, rss = [], [], [], []
+    runs, alone, watched, rss, readers_cpu = [], [], [], [], []
     for rep in range(reps):
         # Without, then with the streams: each pair shares the machine's moment.
-        alone.append(await operator.guard(cycle(on.control, reference, on.namespace, names, n)))
+        alone.append(await operator.guard(cycle(on, reference, names, n)))
         idle = memory_mb(served.pid)["VmRSS"]
         async with Consumers(url, on.token, count, logs / f"streams-{rep}.json") as streams:
             await asyncio.sleep(SETTLE_S)
             rss.append((idle, memory_mb(served.pid)["VmRSS"]))
-            cycled = await operator.guard(cycle(on.control, reference, on.namespace, names, n))
+            cycled = await operator.guard(cycle(on, reference, names, n))
             runs.append((cycled["changes"], await streams.collect(max(cycled["changes"]))))
         watched.append(cycled)
+        readers_cpu.append(round(streams.cpu_s, 1))
     return {
         "kind": "stream",
         "n": n,
@@ -198,7 +202,9 @@ async def _measure(
             {"0 streams": round(a, 1), f"{count} streams": round(b, 1)} for a, b in rss
         ],
         "rss_kib_per_stream": round(statistics.median((b - a) * 1024 / count for a, b in rss), 1),
+        "rss_kib_per_stream_each": [round((b - a) * 1024 / count, 1) for a, b in rss],
         "api_peak_rss_mib": round(memory_mb(served.pid)["VmHWM"], 1),
+        "readers_cpu_s": readers_cpu,  # the stream readers' own process, on the same machine
         "operator": [
             {"without streams": _operator(a), "with streams": _operator(w)}
             for a, w in zip(alone, watched, strict=True)
@@ -211,4 +217,5 @@ def _operator(cycle: dict[str, Any]) -> dict[str, Any]:
         "pause_s": cycle["convergence_s"]["paused"],
         "resume_s": cycle["convergence_s"]["running"],
         "instance_writes_per_instance": cycle["writes_per_instance"],
+        "cpu_s": cycle["cpu_s"],  # operator and API, pause to quiet after the resume
     }
