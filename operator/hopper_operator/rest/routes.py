@@ -71,7 +71,7 @@ STREAMED = ERRORS | {
 
 
 async def _stream(
-    request: Request, store: Store, where: Callable[[mapping.Object], bool], *,
+    request: Request, store: Store, where: Callable[[mapping.Object], bool] | None, *,
     single: bool, last_event_id: str | None,
 ) -> EventStream:  # fmt: skip
     streams: Streams = request.app.state.streams
@@ -151,7 +151,8 @@ async def list_instances(
         frozenset(scope), frozenset(status), parent_id, root_only, sort_by, sort_order, skip, limit
     )
     if watch:
-        where = lambda obj: mapping.matches(mapping.Row.of(obj), query)  # noqa: E731
+        filtered = scope or status or parent_id is not None or root_only
+        where = (lambda obj: mapping.matches(mapping.Row.of(obj), query)) if filtered else None
         return await _stream(request, store, where, single=False, last_event_id=last_event_id)
     objects = await store.list(request.state.namespace)
     return mapping.page(objects, query)
