@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,17 +51,38 @@ def uvicorn_config(
     return config
 
 
+# Another face served beside the routes (the MCP endpoint): mounted on the app for as long
+# as its context lasts; `stopping` is set when the server begins to shut down (its
+# long-lived streams end then, or the shutdown would wait for them).
+AddOn = Callable[[FastAPI, asyncio.Event], AbstractAsyncContextManager[None]]
+
+
+class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, stopping: asyncio.Event) -> None:
+        super().__init__(config)
+        self.stopping = stopping
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.stopping.set()
+        await super().shutdown(sockets)
+
+
 async def serve(
     settings: ApiSettings,
     *,
     tls: ssl.SSLContext | None,
     login: Callable[[], kopf.ConnectionInfo] = connection_info,
+    add_ons: Sequence[AddOn] = (),
 ) -> None:
     """Until SIGINT or SIGTERM (uvicorn's own handlers finish the requests under way)."""
     identity = os.environ.get("POD_NAME") or socket.gethostname()
+    stopping = asyncio.Event()
     async with Kube(login, identity=f"api {identity}") as kube:
         app = create_app(kube, namespace=settings.namespace)
         try:
-            await uvicorn.Server(uvicorn_config(settings, app, tls)).serve()
+            async with contextlib.AsyncExitStack() as stack:
+                for add_on in add_ons:
+                    await stack.enter_async_context(add_on(app, stopping))
+                await _Server(uvicorn_config(settings, app, tls), stopping).serve()
         finally:
             await app.state.store.cache.close()
