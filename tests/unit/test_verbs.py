@@ -9,7 +9,6 @@ from hopper_operator.api.enums import Phase
 from hopper_operator.api.wire import ConditionBody, InstanceBody
 from hopper_operator.core.verbs import (
     MEANINGS,
-    STATE_VERBS,
     Judgement,
     Progress,
     Verb,
@@ -20,6 +19,7 @@ from hopper_operator.core.verbs import (
     refusal,
     request,
     stalled_message,
+    summary,
     verb_towards,
 )
 
@@ -82,8 +82,7 @@ def test_each_verb_asks_by_spec_state_or_by_a_restart_token(
     assert request(verb, "t") == patch
 
 
-def test_the_state_verbs_are_every_verb_but_restart_and_each_heads_to_its_state() -> None:
-    assert set(STATE_VERBS) == set(Verb) - {Verb.RESTART}
+def test_where_each_verb_heads() -> None:
     assert {verb: meaning.heads for verb, meaning in MEANINGS.items()} == {
         Verb.START: P.RUNNING,
         Verb.RESUME: P.RUNNING,
@@ -199,3 +198,8 @@ def test_done_phases_are_those_that_satisfy_the_verbs_state() -> None:
 def test_the_stalled_message_is_the_conditions() -> None:
     stalled = body("Created", ready="False", stalled=True)
     assert stalled_message(stalled) == "a PROJECT cannot be a child of an ORCHESTRATION"
+
+
+def test_each_verb_says_what_it_asks_for_in_a_line() -> None:
+    assert summary(Verb.PAUSE) == "set spec.state to Paused"
+    assert "restart token" in summary(Verb.RESTART)

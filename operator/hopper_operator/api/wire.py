@@ -85,3 +85,8 @@ def condition(body: InstanceBody, kind: ConditionType) -> ConditionBody:
         if found.get("type") == kind:
             return found
     return {}
+
+
+def parent_of(body: InstanceBody) -> str | None:
+    parent = (body.get("spec") or {}).get("parentRef")
+    return parent["name"] if parent else None

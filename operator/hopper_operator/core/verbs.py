@@ -58,11 +58,6 @@ MEANINGS: Mapping[Verb, Meaning] = {
     Verb.RESTART: Meaning(DesiredState.RUNNING, Phase.STOPPING, restarts=True),
 }
 
-# Verbs a user sets spec.state with, and the state each sets.
-STATE_VERBS: Mapping[Verb, DesiredState] = {
-    verb: meaning.state for verb, meaning in MEANINGS.items() if not meaning.restarts
-}
-
 
 def request(verb: Verb, token: str) -> dict[str, object]:
     """The merge patch that asks for `verb`; `token`, a fresh restart token
@@ -71,6 +66,14 @@ def request(verb: Verb, token: str) -> dict[str, object]:
     if meaning.restarts:
         return {"metadata": {"annotations": {Annotation.RESTARTED_AT.value: token}}}
     return {"spec": {"state": meaning.state.value}}
+
+
+def summary(verb: Verb) -> str:
+    """What `verb` asks for, in one line (help texts, tool descriptions)."""
+    meaning = MEANINGS[verb]
+    if meaning.restarts:
+        return "walk a Running instance through Stopped and back (a fresh restart token)"
+    return f"set spec.state to {meaning.state.value}"
 
 
 # --- Whether the original API allowed it ---------------------------------------------

@@ -12,9 +12,8 @@ from hopper_operator.api.enums import Phase, Scope
 from hopper_operator.core.tree import parent_scope_error
 from hopper_operator.core.verbs import Verb
 from hopper_operator.kube.client import ConflictError, NotFoundError
-from hopper_operator.rest import mapping, verbs
+from hopper_operator.rest import lifecycle, mapping
 from hopper_operator.rest.errors import ApiError, InvalidError
-from hopper_operator.rest.lifecycle import carry_out
 from hopper_operator.rest.schemas import FieldError, Hierarchy, InstanceCreate, InstanceList
 from hopper_operator.rest.store import Store
 
@@ -68,21 +67,22 @@ async def act(
     store: Store, namespace: str, name: str, verb: Verb, *, user: str, wait: bool,
     within: float,
 ) -> tuple[mapping.Object, bool]:  # fmt: skip
-    """Carry out `verb`: the instance, and whether it got there within `within` seconds."""
+    """Carry out `verb`: the instance, and whether it was done within `within` seconds (a
+    stalled instance: ApiError 409 with the Stalled message, at once)."""
     obj = await read(store, namespace, name, fresh=True)
     logger.info("%s: %s instance %s/%s", user, verb.value, namespace, name)
-    return await carry_out(store, obj, verbs.Verb(verb.value), wait=wait, within=within)
+    return await lifecycle.perform(store, obj, verb, wait=wait, within=within)
 
 
 async def delete(store: Store, namespace: str, name: str, *, user: str, purge: bool) -> None:
     """The original's soft delete: terminate and keep; `purge` removes the object."""
     obj = await read(store, namespace, name, fresh=True)
     children = mapping.children_of(await store.list(namespace), name)
-    refused = verbs.delete_refusal(obj, len(children))
+    refused = lifecycle.delete_refusal(obj, len(children))
     if refused:
         raise ApiError(*refused)
     if mapping.phase_of(obj) is not Phase.TERMINATED:
-        await carry_out(store, obj, verbs.Verb.TERMINATE, wait=False, within=1)
+        await lifecycle.perform(store, obj, Verb.TERMINATE, wait=False, within=1)
     if purge:
         await store.delete(namespace, name)
     logger.info("%s deleted instance %s/%s (purge: %s)", user, namespace, name, purge)
