@@ -6,6 +6,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from hopper_operator.kube.client import Kube
+from hopper_operator.kube.informer import Informers
 from hopper_operator.kube.reviews import Gate
 from hopper_operator.rest import errors, health, routes
 from hopper_operator.rest.metrics import ApiMetrics
@@ -29,7 +30,8 @@ def create_app(kube: Kube, *, namespace: str) -> FastAPI:
         title="Hopper Instance API", version="1", description=DESCRIPTION, static_url=STATIC
     )
     metrics = ApiMetrics()
-    app.state.store, app.state.gate = Store(kube), Gate(kube)
+    app.state.informers = informers = Informers(kube)
+    app.state.store, app.state.gate = Store(kube, informers), Gate(kube)
     app.state.namespace, app.state.metrics = namespace, metrics
     errors.install(app)
     app.include_router(routes.router("/api/v1/instances"), tags=["instances"])

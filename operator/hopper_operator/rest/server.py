@@ -85,4 +85,4 @@ async def serve(
                     await stack.enter_async_context(add_on(app, stopping))
                 await _Server(uvicorn_config(settings, app, tls), stopping).serve()
         finally:
-            await app.state.store.cache.close()
+            await app.state.informers.close()
