@@ -15,8 +15,6 @@ from hopper_operator.kube import login
 if TYPE_CHECKING:  # the SDK and the web stack load only for the commands that serve
     from fastapi import FastAPI
 
-    from hopper_operator.kube.client import Kube
-    from hopper_operator.mcpface.follow import Source
     from hopper_operator.rest.server import AddOn
 
 DEFAULT_SUBSCRIPTIONS = 100
@@ -65,13 +63,6 @@ def api_flags(api: argparse.ArgumentParser) -> None:
     subscription_flag(api, "--mcp-max-subscriptions")
 
 
-def _informer_source(kube: Kube) -> Source:
-    from hopper_operator.kube.informer import Informers
-    from hopper_operator.mcpface.source import InformerSource
-
-    return InformerSource(Informers(kube))
-
-
 def api_add_ons(args: argparse.Namespace) -> list[AddOn]:
     """/mcp beside the REST routes, unless --no-mcp."""
     if not args.mcp:
@@ -83,7 +74,7 @@ def api_add_ons(args: argparse.Namespace) -> list[AddOn]:
     )
 
     def mounted(app: FastAPI, stopping: asyncio.Event) -> AbstractAsyncContextManager[None]:
-        return http.mounted(app, stopping, settings, _informer_source(app.state.store.kube))
+        return http.mounted(app, stopping, settings)
 
     return [mounted]
 
@@ -111,5 +102,5 @@ def run(args: argparse.Namespace) -> int:
         max_subscriptions=args.max_subscriptions,
     )
     with event_loop_runner() as runner:
-        runner.run(stdio.serve(settings, _informer_source))
+        runner.run(stdio.serve(settings))
     return 0

@@ -19,9 +19,10 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from hopper_operator.mcpface.follow import Followers, Source
+from hopper_operator.mcpface.follow import Followers
 from hopper_operator.mcpface.identity import Bearer
 from hopper_operator.mcpface.server import Context, Face, build
+from hopper_operator.mcpface.source import InformerSource
 
 PATH = "/mcp"
 
@@ -61,7 +62,7 @@ async def _unauthenticated(send: Send) -> None:
 
 @contextlib.asynccontextmanager
 async def mounted(
-    app: FastAPI, stopping: asyncio.Event, settings: HttpSettings, source: Source
+    app: FastAPI, stopping: asyncio.Event, settings: HttpSettings
 ) -> AsyncIterator[None]:
     """Serve /mcp on `app` for as long as this lasts; listen streams end at `stopping`."""
 
@@ -70,6 +71,8 @@ async def mounted(
         authorization = request.headers.get("authorization") if request is not None else None
         return Bearer(app.state.gate, authorization)
 
+    # Followed on the REST cache's own list-watch: one per namespace in the process.
+    source = InformerSource(app.state.informers)
     followers = Followers(source, max_subscriptions=settings.max_subscriptions)
     face = Face(app.state.store, app.state.namespace, identify, followers, settings.read_only)
     manager = StreamableHTTPSessionManager(build(face), stateless=True, json_response=False)

@@ -4,15 +4,16 @@ kubeconfig's user: every request is that user's, judged by the API server with t
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from mcp.server.stdio import stdio_server
 
 from hopper_operator.kube.client import Kube, KubeError
-from hopper_operator.mcpface.follow import Followers, Source
+from hopper_operator.kube.informer import Informers
+from hopper_operator.mcpface.follow import Followers
 from hopper_operator.mcpface.identity import Kubeconfig
 from hopper_operator.mcpface.server import Context, Face, build
+from hopper_operator.mcpface.source import InformerSource
 from hopper_operator.rest.store import Store
 
 logger = logging.getLogger(__name__)
@@ -41,16 +42,18 @@ async def whoami(kube: Kube) -> str:
     return name or "kubeconfig user"
 
 
-async def serve(settings: StdioSettings, source: Callable[[Kube], Source]) -> None:
+async def serve(settings: StdioSettings) -> None:
     """Until the client closes stdin."""
     async with Kube(identity="mcp stdio") as kube:
-        store = Store(kube)
+        informers = Informers(kube)  # one list-watch per namespace: reads, waits, following
+        store = Store(kube, informers)
         caller = Kubeconfig(await whoami(kube))
 
         def identify(_: Context) -> Kubeconfig:
             return caller
 
-        followers = Followers(source(kube), max_subscriptions=settings.max_subscriptions)
+        source = InformerSource(informers)
+        followers = Followers(source, max_subscriptions=settings.max_subscriptions)
         face = Face(store, settings.namespace, identify, followers, settings.read_only)
         server = build(face)
         try:
@@ -58,4 +61,4 @@ async def serve(settings: StdioSettings, source: Callable[[Kube], Source]) -> No
                 await server.run(read, write, server.create_initialization_options())
         finally:
             await followers.close()
-            await store.cache.close()
+            await informers.close()
