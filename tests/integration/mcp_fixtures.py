@@ -16,6 +16,7 @@ import httpx
 import httpx2
 import mcp_types as types
 import pytest
+from mcp import Client
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
@@ -23,6 +24,7 @@ from mcp.client.streamable_http import streamable_http_client
 from hopper_localcluster import ControlPlane, free_ports
 
 Connect = Callable[..., AbstractAsyncContextManager[ClientSession]]
+MODERN = "2026-07-28"  # the stateless revision: subscriptions/listen
 
 
 def stdio_parameters(
@@ -53,6 +55,23 @@ def http_client(token: str | None) -> httpx2.AsyncClient:
     return httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(120, read=300))
 
 
+async def handshake(session: ClientSession, version: str) -> types.InitializeResult:
+    """Initialize as a client that speaks `version` (a desktop agent's, say)."""
+    initialized = await session.send_request(
+        types.InitializeRequest(
+            params=types.InitializeRequestParams(
+                protocol_version=version,
+                capabilities=types.ClientCapabilities(),
+                client_info=types.Implementation(name="desktop", version="1"),
+            )
+        ),
+        types.InitializeResult,
+    )
+    session.adopt(initialized)
+    await session.send_notification(types.InitializedNotification())
+    return initialized
+
+
 @contextlib.asynccontextmanager
 async def over_http(url: str, token: str | None) -> AsyncIterator[ClientSession]:
     """A session with /mcp as `token`'s user, initialized (the SDK's newest handshake)."""
@@ -63,6 +82,15 @@ async def over_http(url: str, token: str | None) -> AsyncIterator[ClientSession]
     ):
         await session.initialize()
         yield session
+
+
+@contextlib.asynccontextmanager
+async def modern_http(url: str, token: str) -> AsyncIterator[Client]:
+    """A 2026-07-28 client of /mcp (no handshake: every request carries the version)."""
+    async with http_client(token) as client:
+        transport = streamable_http_client(url, http_client=client)
+        async with Client(transport, mode=MODERN) as modern:
+            yield modern
 
 
 @pytest.fixture

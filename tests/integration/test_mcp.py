@@ -5,18 +5,27 @@ results; who may do what over HTTP; the read-only mode; following an instance.""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
 import mcp_types as types
 import pytest
+from mcp import Client
 from mcp.client.session import ClientSession
 from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+from mcp.shared.subscriptions import ResourceUpdated
 from tests.conftest import Kubectl
-from tests.integration.conftest import get_json
+from tests.integration.conftest import get_json, instance
 from tests.integration.mcp_fixtures import (
+    MODERN,
     Connect,
     call,
+    handshake,
+    http_client,
     mcp_api,
+    modern_http,
     over_http,
     over_stdio,
     read_only_api,
@@ -195,20 +204,9 @@ async def test_a_stdio_subscriber_is_told_of_a_kubectl_change(
         stdio_client(parameters) as (read, write),
         ClientSession(read, write, message_handler=on_message) as session,
     ):
-        initialized = await session.send_request(
-            types.InitializeRequest(
-                params=types.InitializeRequestParams(
-                    protocol_version="2025-06-18",
-                    capabilities=types.ClientCapabilities(),
-                    client_info=types.Implementation(name="desktop", version="1"),
-                )
-            ),
-            types.InitializeResult,
-        )
+        initialized = await handshake(session, "2025-06-18")
         assert initialized.protocol_version == "2025-06-18"
         assert initialized.capabilities.resources and initialized.capabilities.resources.subscribe
-        session.adopt(initialized)
-        await session.send_notification(types.InitializedNotification())
 
         await call(session, "hopper_create_instance", id="watched", name="w", scope="GLOBAL")
         uri = f"hopper://namespaces/{namespace}/instances/watched"
@@ -219,6 +217,56 @@ async def test_a_stdio_subscriber_is_told_of_a_kubectl_change(
         kubectl("annotate", "hopperinstance", "watched", "-n", namespace, "touched=yes")
         async with asyncio.timeout(30):
             assert await told.get() == uri
+
+
+async def test_an_http_listener_is_told_of_a_kubectl_change(
+    mcp_api: str, tokens: Tokens, kubectl: Kubectl, namespace: str
+) -> None:
+    """2026-07-28: subscriptions/listen, a stream any replica serves from its own watch."""
+    async with modern_http(mcp_api, tokens("view")) as client:
+        assert client.session.protocol_version == MODERN
+        kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(instance("heard")))
+        uri = f"hopper://namespaces/{namespace}/instances/heard"
+        async with client.listen(resource_subscriptions=[uri]) as changes:
+            kubectl("annotate", "hopperinstance", "heard", "-n", namespace, "touched=yes")
+            async with asyncio.timeout(30):
+                assert await anext(changes) == ResourceUpdated(uri)
+        foreign = f"hopper://namespaces/{other(namespace)}/instances/x"
+        with pytest.raises(MCPError, match="cannot watch resource"):
+            async with client.listen(resource_subscriptions=[foreign]):
+                pass
+
+
+def other(namespace: str) -> str:
+    return f"{namespace}-not-mine"
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+async def test_the_protocol_versions_agents_speak(
+    transport: str, control_plane: ControlPlane, namespace: str, request: pytest.FixtureRequest
+) -> None:
+    """The handshake versions desktop agents send today, and the SDK's newest revision."""
+    if transport == "http":
+        url = request.getfixturevalue("mcp_api")
+        token = request.getfixturevalue("tokens")("view")
+    for version in ("2025-06-18", "2025-11-25"):
+        if transport == "stdio":
+            parameters = stdio_parameters(control_plane, namespace)
+            opened = stdio_client(parameters)
+        else:
+            opened = streamable_http_client(url, http_client=http_client(token))
+        async with opened as (read, write), ClientSession(read, write) as session:
+            assert (await handshake(session, version)).protocol_version == version
+            assert not (await call(session, "hopper_list_instances")).is_error
+    modern = (
+        Client(stdio_parameters(control_plane, namespace), mode=MODERN)
+        if transport == "stdio"
+        else None
+    )
+    async with modern or modern_http(url, token) as client:
+        assert client.session.protocol_version == MODERN
+        result = await client.call_tool("hopper_list_instances", {})
+        assert not result.is_error
 
 
 async def test_twenty_sessions_at_once(
