@@ -11,9 +11,19 @@ from typing import TypeVar, cast
 import mcp_types as types
 from pydantic import BaseModel
 
+from hopper_operator.api.enums import Phase
 from hopper_operator.api.meta import GROUP, PLURAL
 from hopper_operator.api.wire import InstanceBody
-from hopper_operator.core.verbs import MEANINGS, Progress, Verb, progress, stalled_message
+from hopper_operator.core.verbs import (
+    MEANINGS,
+    Judgement,
+    Progress,
+    Verb,
+    judge,
+    progress,
+    stalled_message,
+    summary,
+)
 from hopper_operator.mcpface import bodies
 from hopper_operator.mcpface.arguments import (
     Arguments,
@@ -25,6 +35,7 @@ from hopper_operator.mcpface.arguments import (
     WaitArguments,
 )
 from hopper_operator.rest import mapping, service
+from hopper_operator.rest.errors import ApiError
 from hopper_operator.rest.schemas import Instance, InstanceList, InstanceStatus, Status
 from hopper_operator.rest.store import Store
 
@@ -136,8 +147,8 @@ async def _wait(call: Call, args: WaitArguments) -> Answer:
     last, arrived = await call.store.wait(obj, done, args.timeout_seconds)
     verdict = mapping.status_body(last)
     if progress(cast(InstanceBody, last)) is Progress.STALLED:
-        note = f"Instance {args.id} is stalled: {stalled_message(cast(InstanceBody, last))}"
-        return Answer(verdict, note)
+        # It will not get there by itself: refused at once, as a REST verb's wait is.
+        raise ApiError(409, stalled_message(cast(InstanceBody, last)))
     if not arrived:
         wanted = " and ".join(
             ([args.status.value] if args.status else []) + (["ready"] if args.ready else [])
@@ -185,49 +196,37 @@ def _verb(verb: Verb) -> Callable[[Call, VerbArguments], Awaitable[Answer]]:
     return act
 
 
-_VERBS: Mapping[Verb, tuple[str, bool, bool]] = {
-    # verb: what it does, for a model; destructive; idempotent
-    Verb.START: (
-        "Start a created or stopped instance; it walks Starting to Running.",
-        False,
-        False,
-    ),
-    Verb.STOP: ("Stop a running or paused instance: its workload goes away.", True, False),
-    Verb.PAUSE: ("Pause a running instance: its workload scales to zero, kept.", False, False),
-    Verb.RESUME: ("Resume a paused instance back to Running.", False, False),
-    Verb.RESTART: (
-        "Restart a running instance: it walks down to Stopped and up to Running again.",
-        False,
-        False,
-    ),
-    Verb.TERMINATE: (
-        "Terminate an instance for good (no way back); its children follow.",
-        True,
-        False,
-    ),
-}
+# Stop and terminate take a workload away; every verb but restart (a new one each time) has
+# no further effect when asked again (it is refused as already there).
+DESTRUCTIVE = frozenset({Verb.STOP, Verb.TERMINATE})
 
-_VERB_TAIL = (
-    " With wait (default true) it answers once the instance got there, or, after"
-    " timeout_seconds, with the instance still on its way (not an error). Refused (isError)"
-    " when the instance's status does not allow it or it is already there; needs patch on"
-    " hopperinstances."
-)
+
+def _verb_description(verb: Verb) -> str:
+    """What a model needs to choose `verb`, every word derived from `core.verbs`."""
+    heads = MEANINGS[verb].heads.value.lower()
+    allowed = [phase.value.lower() for phase in Phase if judge(verb, phase) is Judgement.PROCEED]
+    return (
+        f"{verb.value.capitalize()} an instance: {summary(verb)}; it is done once {heads} and"
+        f" Ready. Allowed from status {', '.join(allowed)}; refused (isError) from any other"
+        " or when it is already there or on its way. With wait (default true) it answers once"
+        " done, or after timeout_seconds with the instance still on its way (not an error);"
+        " at once with isError when it is stalled. Needs patch on hopperinstances."
+    )
 
 
 def _verb_tools() -> list[Tool]:
     return [
         tool(
             f"hopper_{verb.value}_instance",
-            what + _VERB_TAIL,
+            _verb_description(verb),
             VerbArguments,
             Instance,
             "patch",
             run=_verb(verb),
-            destructive=destructive,
-            idempotent=idempotent,
+            destructive=verb in DESTRUCTIVE,
+            idempotent=not MEANINGS[verb].restarts,
         )
-        for verb, (what, destructive, idempotent) in _VERBS.items()
+        for verb in Verb
     ]
 
 
@@ -256,9 +255,9 @@ TOOLS: tuple[Tool, ...] = (
         "hopper_wait_for_instance",
         "Wait until an instance is in `status` (e.g. running) and, unless ready is false,"
         " Ready; at most timeout_seconds. Answers its status and Ready verdict once there, or"
-        " when the time is up (not an error: say so and wait again), or at once when it is"
-        " stalled (it will not get there by itself: the answer says why). Needs watch on"
-        " hopperinstances.",
+        " when the time is up (not an error: say so and wait again); at once with isError when"
+        " it is stalled (it will not get there by itself: the Stalled condition says why)."
+        " Needs watch on hopperinstances.",
         WaitArguments, InstanceStatus, "watch", run=_wait, reads=True, idempotent=True,
     ),
     tool(
@@ -277,6 +276,7 @@ TOOLS: tuple[Tool, ...] = (
         " Refused (isError) while it has children or is running, paused or in motion:"
         " stop it first. Needs delete on hopperinstances.",
         DeleteArguments, bodies.Deleted, "delete", run=_delete, destructive=True,
+        idempotent=True,
     ),
     *_verb_tools(),
 )  # fmt: skip
