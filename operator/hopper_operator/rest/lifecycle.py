@@ -5,7 +5,6 @@ done or stalled. This module only translates: the original's status codes and th
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 from hopper_operator.api.enums import Phase
@@ -28,8 +27,6 @@ from hopper_operator.kube.client import ConflictError
 from hopper_operator.rest.errors import ApiError
 from hopper_operator.rest.mapping import Object, body, phase_of
 from hopper_operator.rest.store import Store
-
-logger = logging.getLogger(__name__)
 
 ATTEMPTS = 3  # judged afresh when the object changed between the read and the write
 CODES = {Judgement.NOT_ALLOWED: 400, Judgement.ALREADY: 409}  # the original's
