@@ -47,10 +47,12 @@ def test_the_api_values_reach_the_pod() -> None:
         "default",
         *("--set", "api.namespace=team-a", "--set", "api.certSecret=api-tls"),
         *("--set", "api.serviceMonitor.enabled=true", "--set", "api.replicas=1"),
+        *("--set", "api.stream.heartbeatSeconds=5", "--set", "api.stream.maxStreams=50"),
     )
     pod = one(docs, "Deployment", NAME)["spec"]["template"]["spec"]
     args = pod["containers"][0]["args"]
     assert {"--namespace=team-a", "--cert-dir=/etc/hopper-operator/api-certs"} <= set(args)
+    assert {"--stream-heartbeat=5", "--max-streams=50", "--stream-buffer=1024"} <= set(args)
     assert {"name": "api-certs", "secret": {"secretName": "api-tls"}} in pod["volumes"]
     monitor = one(docs, "ServiceMonitor", NAME)
     (endpoint,) = monitor["spec"]["endpoints"]

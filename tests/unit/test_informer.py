@@ -113,9 +113,10 @@ async def test_a_snapshot_then_every_later_change_once_in_order(
         (Kind.ADDED, "c", 9),
         (Kind.DELETED, "b", 10),
     ]
+    # The snapshot in the order things last changed.
     assert await drain(late) == [
-        (Kind.ADDED, "a", 8),
         (Kind.ADDED, "b", 6),
+        (Kind.ADDED, "a", 8),
         (Kind.ADDED, "c", 9),
         (Kind.SYNCED, "", 9),
         (Kind.DELETED, "b", 10),
@@ -178,8 +179,8 @@ async def test_a_resume_delivers_only_what_came_after_its_version(
         reset = await informer.subscribe(after=after, future=future)
         assert await drain(reset) == [
             (Kind.RESET, "", 0),
-            (Kind.ADDED, "a", 10),
             (Kind.ADDED, "b", 6),
+            (Kind.ADDED, "a", 10),
             (Kind.SYNCED, "", 10),
         ]
     # A point not reached yet, accepted: what comes after it, and nothing before.

@@ -232,7 +232,9 @@ class Informer:
         return subscription
 
     def _snapshot(self) -> Iterator[Change]:
-        for obj in self._objects.values():
+        """What it holds, in the order it last changed: a subscriber cut off during the
+        snapshot may resume after the last version it got (what it misses changed later)."""
+        for obj in sorted(self._objects.values(), key=version_of):
             yield Change(Kind.ADDED, obj, version_of(obj))
 
     def _can_replay(self, after: int, *, future: bool) -> bool:

@@ -67,3 +67,15 @@ def requires(verb: str) -> Check:
         return user
 
     return check
+
+
+def requires_read(verb: str) -> Check:
+    """`requires(verb)`, or `requires("watch")` when the request asks for a stream
+    (`?watch=true`): a stream of what `verb` reads is a watch to RBAC."""
+    reading, watching = requires(verb), requires("watch")
+
+    async def check(request: Request, namespace: Annotated[str, Depends(namespace_of)]) -> str:
+        streams = request.query_params.get("watch", "").lower() in ("true", "1")
+        return await (watching if streams else reading)(request, namespace)
+
+    return check

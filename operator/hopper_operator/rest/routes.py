@@ -14,7 +14,7 @@ from hopper_operator.api.meta import restart_token
 from hopper_operator.core.verbs import Verb
 from hopper_operator.kube.client import ConflictError
 from hopper_operator.rest import lifecycle, mapping, service
-from hopper_operator.rest.access import requires
+from hopper_operator.rest.access import requires, requires_read
 from hopper_operator.rest.errors import ApiError
 from hopper_operator.rest.schemas import (
     AnyCaseScope,
@@ -31,6 +31,7 @@ from hopper_operator.rest.schemas import (
     ValidationErrorBody,
 )
 from hopper_operator.rest.store import Store
+from hopper_operator.rest.stream import EventStream, Streams, token
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,25 @@ Wait = Annotated[bool, Query(description="wait until the instance gets there")]
 Timeout = Annotated[
     float, Query(alias="timeout", gt=0, le=300, description="seconds to wait before a 202")
 ]
+Watch = Annotated[
+    bool,
+    Query(description="stream the changes as server-sent events (docs/instance-api.md)"),
+]
+LastEventId = Annotated[
+    str | None, Header(description="with `watch`: resume after this event's id")
+]
+STREAMED = ERRORS | {
+    200: {"content": {"text/event-stream": {}}, "description": "the instance(s), or a stream"}
+}
+
+
+async def _stream(
+    request: Request, store: Store, where: Callable[[mapping.Object], bool], *,
+    single: bool, last_event_id: str | None,
+) -> EventStream:  # fmt: skip
+    streams: Streams = request.app.state.streams
+    informer = store.cache.informer(request.state.namespace)
+    return await streams.open(informer, after=token(last_event_id), where=where, single=single)
 
 
 async def _read(
@@ -86,7 +106,7 @@ async def list_instances(
     *,
     request: Request,
     store: StoreDep,
-    _: Annotated[str, Depends(requires("list"))],
+    _: Annotated[str, Depends(requires_read("list"))],
     scope: Annotated[list[AnyCaseScope], Query()] = [],  # noqa: B006  FastAPI copies it
     status: Annotated[list[AnyCaseStatus], Query()] = [],  # noqa: B006
     parent_id: str | None = None,
@@ -95,11 +115,17 @@ async def list_instances(
     sort_order: SortOrder = SortOrder.DESC,
     skip: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-) -> InstanceList:
-    """List instances: filters combine, `total` counts every match."""
+    watch: Watch = False,
+    last_event_id: LastEventId = None,
+) -> InstanceList | EventStream:
+    """List instances: filters combine, `total` counts every match. With `watch=true`:
+    the matching instances and their changes as server-sent events (no sort or page)."""
     query = mapping.ListQuery(
         frozenset(scope), frozenset(status), parent_id, root_only, sort_by, sort_order, skip, limit
     )
+    if watch:
+        where = lambda obj: mapping.matches(mapping.Row.of(obj), query)  # noqa: E731
+        return await _stream(request, store, where, single=False, last_event_id=last_event_id)
     return await service.page(store, request.state.namespace, query)
 
 
@@ -109,10 +135,17 @@ async def get_instance(
     request: Request,
     response: Response,
     store: StoreDep,
-    _: Annotated[str, Depends(requires("get"))],
-) -> Instance:
-    """One instance; its ETag is its resourceVersion (for If-Match on PUT)."""
-    return _answer(response, await _read(store, request, id))
+    _: Annotated[str, Depends(requires_read("get"))],
+    watch: Watch = False,
+    last_event_id: LastEventId = None,
+) -> Instance | EventStream:
+    """One instance; its ETag is its resourceVersion (for If-Match on PUT). With
+    `watch=true`: it and its changes as server-sent events, until it is deleted."""
+    obj = await _read(store, request, id)
+    if watch:
+        where = lambda seen: seen["metadata"]["name"] == id  # noqa: E731
+        return await _stream(request, store, where, single=True, last_event_id=last_event_id)
+    return _answer(response, obj)
 
 
 async def update_instance(
@@ -247,8 +280,11 @@ def router(prefix: str, *, namespaced: bool = False) -> APIRouter:
         shown = path == ""
         routes.add_api_route(path, create_instance, methods=["POST"], status_code=201,
                              include_in_schema=shown)  # fmt: skip
-        routes.add_api_route(path, list_instances, methods=["GET"], include_in_schema=shown)
-    routes.add_api_route("/{id}", get_instance, methods=["GET"])
+        routes.add_api_route(path, list_instances, methods=["GET"], include_in_schema=shown,
+                             response_model=InstanceList, responses=STREAMED)  # fmt: skip
+    routes.add_api_route(
+        "/{id}", get_instance, methods=["GET"], response_model=Instance, responses=STREAMED
+    )
     routes.add_api_route("/{id}", update_instance, methods=["PUT"])
     routes.add_api_route("/{id}", delete_instance, methods=["DELETE"], status_code=204)
     routes.add_api_route("/{id}/children", list_children, methods=["GET"])
