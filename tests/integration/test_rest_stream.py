@@ -246,6 +246,23 @@ async def test_a_quiet_stream_has_a_heartbeat_within_the_interval(api: Api) -> N
         assert time.monotonic() - started < 1.5  # the interval: 1 s
 
 
+async def test_a_stream_ends_cleanly_after_its_lifetime_and_resumes(
+    api_kube: Kube, namespace: str, tokens: Tokens
+) -> None:
+    async with api_with(api_kube, namespace, tokens, StreamSettings(lifetime=1)) as api:
+        await api.create("one")
+        async with watching(api.viewer, BASE) as stream:
+            started = time.monotonic()
+            last = (await stream.until("synced"))[-1].id
+            with pytest.raises(EOFError):
+                await stream.next(within=5)
+            assert 0.85 < time.monotonic() - started < 1.5  # 1 s, cut by up to a tenth
+        await api.rename("one", "meanwhile")
+        async with watching(api.viewer, BASE, last=last) as stream:
+            seen = await stream.until("modified")  # the rename: replayed, or live just after
+            assert told([e for e in seen if e.kind != "synced"]) == [("modified", "one")]
+
+
 async def test_shutting_down_ends_the_open_streams_cleanly(api: Api) -> None:
     async with watching(api.viewer, BASE) as stream:
         await stream.until("synced")

@@ -280,3 +280,29 @@ async def test_closing_ends_every_subscription(served: tuple[Informer, Server]) 
 
 async def drain_all(subscription: Subscription) -> list[Change]:
     return [change async for change in subscription]
+
+
+async def test_reached_waits_until_the_informer_has_seen_a_version(
+    served: tuple[Informer, Server],
+) -> None:
+    informer, server = served
+    waiting = asyncio.create_task(informer.reached(9))
+    await server.send("MODIFIED", obj("a", 8))
+    await server.settle()
+    assert not waiting.done()
+    await server.send("BOOKMARK", {"metadata": {"resourceVersion": "9"}})
+    await server.settle()
+    await asyncio.wait_for(waiting, 5)
+
+
+async def test_a_failing_filter_ends_its_subscription_alone(
+    served: tuple[Informer, Server],
+) -> None:
+    informer, server = served
+    broken = await informer.subscribe(where=lambda o: o["status"]["phase"] != "Paused")
+    other = await informer.subscribe()
+    await server.send("MODIFIED", {"metadata": obj("a", 8)["metadata"]})  # no status
+    await server.send("MODIFIED", obj("b", 9))
+    await server.settle()
+    assert [c.kind for c in await drain_all(broken)][-1] is Kind.SYNCED  # and ended
+    assert [c[:2] for c in await drain(other)][-2:] == [(Kind.MODIFIED, "a"), (Kind.MODIFIED, "b")]

@@ -117,7 +117,13 @@ class Subscription:
         return _seen(change, self._where)
 
     def _push(self, change: Change) -> None:
-        seen = self._see(change)
+        try:
+            seen = self._see(change)
+        except Exception:
+            # A filter that fails ends its own subscription, never the informer's loop.
+            logger.exception("a subscriber's filter failed on %s; dropped", _name(change.obj or {}))
+            self._end()
+            return
         if seen is None or self._ended or change.version <= self._after:
             return
         if len(self._buffer) >= self._size:
@@ -179,6 +185,7 @@ class Informer:
         self.kube, self.path = kube, path
         self._objects: dict[str, Body] = {}
         self.version = 0  # the resourceVersion the informer's set is as of
+        self._advanced = asyncio.Event()  # set (and replaced) as the version moves on
         self._history: deque[Change] = deque(maxlen=history)
         self._floor = 0  # a resume point older than this: reset (forgotten or never seen)
         self._holes: list[tuple[int, int]] = []  # (from, to): relisted over, not watched
@@ -198,6 +205,18 @@ class Informer:
         """Until the first list is done (starting the informer if need be)."""
         self.start()
         await self._synced.wait()
+
+    async def reached(self, version: int) -> None:
+        """Until the informer has seen everything up to `version` (say, a write of ours)."""
+        await self.synced()
+        while self.version < version:
+            await self._advanced.wait()
+
+    def _advance(self, version: int) -> None:
+        if version > self.version:
+            self.version = version
+            self._advanced.set()
+            self._advanced = asyncio.Event()
 
     def get(self, namespace: str, name: str) -> Body | None:
         return self._objects.get(f"{namespace}/{name}")
@@ -253,7 +272,7 @@ class Informer:
             self._floor = self._history[0].version
             self._holes = [(s, e) for s, e in self._holes if e > self._floor]
         self._history.append(change)
-        self.version = max(self.version, change.version)
+        self._advance(change.version)
         for subscription in list(self._subscribers):
             subscription._push(change)
 
@@ -322,7 +341,8 @@ class Informer:
             self._tell_difference(fresh, version)
         else:
             self._floor = version
-        self._objects, self.version = fresh, version
+        self._objects = fresh
+        self._advance(version)
         self._healthy = True
         self._synced.set()
 
@@ -373,7 +393,7 @@ class Informer:
             raise KubeError(int(obj.get("code") or 500), str(obj.get("message")))
         version = version_of(obj)
         if kind == "BOOKMARK":
-            self.version = max(self.version, version)
+            self._advance(version)
             return
         key = _name(obj)
         old = self._objects.get(key)

@@ -66,6 +66,10 @@ class Cache:
             written[name] = obj
         self.informer(namespace)  # started, so that it catches up with this write
 
+    def newest_write(self, namespace: str) -> int:
+        """The version of our newest write in `namespace` the informer may not have seen."""
+        return max(map(version_of, self._written.get(namespace, {}).values()), default=0)
+
     def forget(self, namespace: str, name: str) -> None:
         """Deleted by us: hidden from now on, though the informer may hold it a while."""
         held = self.informer(namespace).get(namespace, name)

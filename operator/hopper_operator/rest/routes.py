@@ -72,8 +72,11 @@ async def _stream(
     single: bool, last_event_id: str | None,
 ) -> EventStream:  # fmt: skip
     streams: Streams = request.app.state.streams
-    informer = store.cache.informer(request.state.namespace)
-    return await streams.open(informer, after=token(last_event_id), where=where, single=single)
+    namespace = request.state.namespace
+    informer, since = store.cache.informer(namespace), store.cache.newest_write(namespace)
+    return await streams.open(
+        informer, after=token(last_event_id), where=where, single=single, since=since
+    )
 
 
 async def _read(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -47,19 +48,17 @@ def token(last_event_id: str | None) -> int | None:
     return value if value >= 0 else -1
 
 
-def frame(change: Change) -> bytes:
-    """One event. Snapshot, live and replayed changes carry their version as the id; a
-    reset clears the client's (an empty id): a client cut off during the snapshot that
-    follows resumes from what it got of it, or starts over."""
-    data = "{}"
-    if change.obj is not None:
-        data = mapping.to_instance(change.obj).model_dump_json()
+def frame(change: Change, data: str = "{}") -> bytes:
+    """One event, `data` its body. Snapshot, live and replayed changes carry their version
+    as the id; a reset clears the client's (an empty id): a client cut off during the
+    snapshot that follows resumes from what it got of it, or starts over."""
     ident = "" if change.kind is Kind.RESET else str(change.version)
     return f"id: {ident}\nevent: {change.kind.value}\ndata: {data}\n\n".encode()
 
 
 HEARTBEAT = b": keep-alive\n\n"
 RESET = frame(Change(Kind.RESET, None, 0))
+BODIES = 1024  # instance bodies kept serialized: every stream sends the same change
 
 
 class Streams:
@@ -68,19 +67,23 @@ class Streams:
     def __init__(self, settings: StreamSettings) -> None:
         self.settings = settings
         self._open: set[Subscription] = set()
+        self._bodies: OrderedDict[tuple[str, str, str], str] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._open)
 
     async def open(
-        self, informer: Informer, *, after: int | None, where: Where, single: bool
+        self, informer: Informer, *, after: int | None, where: Where, single: bool, since: int = 0
     ) -> EventStream:
-        """The response streaming what `where` selects; 503 when the replica is full."""
+        """The response streaming what `where` selects, once the informer has seen `since`
+        (a write of this replica's: its client finds it in the snapshot); 503 when the
+        replica is full."""
         if len(self._open) >= self.settings.limit:
             retry = {"Retry-After": str(self.settings.retry_after)}
             raise ApiError(503, "Too many open streams on this replica; retry", retry)
         try:
             async with asyncio.timeout(SYNC_WAIT):
+                await informer.reached(since)
                 subscription = await informer.subscribe(
                     after=after, where=where, buffer=self.settings.buffer, future=False
                 )
@@ -89,6 +92,19 @@ class Streams:
             raise ApiError(503, "The instances are not listed yet; retry", retry) from None
         self._open.add(subscription)
         return EventStream(self, subscription, single=single)
+
+    def frame(self, change: Change) -> bytes:
+        if change.obj is None:
+            return frame(change)
+        meta = change.obj["metadata"]
+        key = meta.get("namespace", ""), meta["name"], meta.get("resourceVersion", "")
+        body = self._bodies.get(key)
+        if body is None:
+            # Once per version, not once per stream: a hundred streams, one serialization.
+            body = self._bodies[key] = mapping.to_instance(change.obj).model_dump_json()
+            if len(self._bodies) > BODIES:
+                self._bodies.popitem(last=False)
+        return frame(change, body)
 
     def _closed(self, subscription: Subscription) -> None:
         subscription.close()
@@ -103,7 +119,7 @@ class Streams:
 class EventStream(StreamingResponse):
     def __init__(self, streams: Streams, subscription: Subscription, *, single: bool) -> None:
         self._streams, self._subscription = streams, subscription
-        body = _events(subscription, streams.settings, single=single)
+        body = _events(streams, subscription, single=single)
         super().__init__(body, media_type=MEDIA_TYPE, headers=HEADERS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -115,9 +131,9 @@ class EventStream(StreamingResponse):
 
 
 async def _events(
-    subscription: Subscription, settings: StreamSettings, *, single: bool
+    streams: Streams, subscription: Subscription, *, single: bool
 ) -> AsyncIterator[bytes]:
-    loop = asyncio.get_running_loop()
+    settings, loop = streams.settings, asyncio.get_running_loop()
     end = loop.time() + settings.lifetime * (1 - JITTER * random.random())
     while (left := end - loop.time()) > 0:
         try:
@@ -131,6 +147,6 @@ async def _events(
         if change.kind is Kind.OVERFLOW:
             yield RESET  # fell behind: start over, from a snapshot
             return
-        yield frame(change)
+        yield streams.frame(change)
         if single and change.kind is Kind.DELETED:
             return

@@ -6,7 +6,7 @@ import json
 
 from hopper_operator.kube.informer import Change, Kind
 from hopper_operator.rest import mapping
-from hopper_operator.rest.stream import frame, token
+from hopper_operator.rest.stream import Streams, StreamSettings, frame, token
 
 
 def test_an_event_is_its_id_kind_and_the_instance_as_get_answers_it() -> None:
@@ -14,7 +14,7 @@ def test_an_event_is_its_id_kind_and_the_instance_as_get_answers_it() -> None:
         "metadata": {"name": "one", "resourceVersion": "42", "creationTimestamp": None},
         "spec": {"scope": "GLOBAL", "displayName": "One"},
     }
-    lines = frame(Change(Kind.MODIFIED, obj, 42)).decode()
+    lines = Streams(StreamSettings()).frame(Change(Kind.MODIFIED, obj, 42)).decode()
     assert lines.endswith("\n\n")
     head, kind, data = lines.strip("\n").split("\n")
     assert (head, kind) == ("id: 42", "event: modified")
