@@ -3,6 +3,7 @@ manifests/`, through its Service, with a ServiceAccount token bound to `edit`.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -11,11 +12,16 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
+import httpx2
+import mcp_types as types
 import pytest
+from mcp.client.session import ClientSession
+from mcp.client.streamable_http import streamable_http_client
 
 from hopper_localcluster import kubectl_path
 from hopper_localcluster.nodeconfig import NODE_NAME as NODE
@@ -28,6 +34,7 @@ ROOT = Path(__file__).parents[2]
 OPERATOR_NAMESPACE = "hopper-system"
 API = "hopper-operator-api"
 CLIENTS = "hopper-e2e-rest"
+INSTANCES = f"/api/v1/namespaces/{CLIENTS}/instances"
 API_PODS = "app.kubernetes.io/component=api"
 TIMEOUT = 120
 
@@ -65,65 +72,102 @@ def answers(client: httpx.Client, url: str) -> bool:
         return False
 
 
-@dataclass
-class Served:
-    """The API through its Service, as a ServiceAccount bound to `edit` in CLIENTS."""
+def editor_token(kubectl: Kubectl, account: str) -> str:
+    """A token of a new ServiceAccount bound to `edit` in the clients' namespace, once the
+    role has reached it (through aggregation and the authorizer's watch)."""
+    kubectl("create", "serviceaccount", account, "-n", CLIENTS)
+    kubectl("create", "rolebinding", account, "--clusterrole=edit",
+            f"--serviceaccount={CLIENTS}:{account}", "-n", CLIENTS)  # fmt: skip
+    user = f"system:serviceaccount:{CLIENTS}:{account}"
+    wait_for(
+        lambda: kubectl("auth", "can-i", "create", "hopperinstances.hopper.dev",
+                        f"--as={user}", "-n", CLIENTS, check=False).returncode == 0,
+        timeout=TIMEOUT,
+        what=f"edit to reach {account}",
+    )  # fmt: skip
+    return kubectl("create", "token", account, "-n", CLIENTS).stdout.strip()
 
-    kubectl: Kubectl
-    service: dict[str, Any]
-    base: str  # .../api/v1/namespaces/CLIENTS/instances
-    client: httpx.Client
 
-
-@pytest.fixture(scope="module")
-def served(installed: Kubectl) -> Iterator[Served]:
-    kubectl = installed
+def service_url(kubectl: Kubectl, path: str) -> str:
     service = get_json(kubectl, "service", API, "-n", OPERATOR_NAMESPACE)
     port = service["spec"]["ports"][0]["port"]
-    base = f"https://{service['spec']['clusterIP']}:{port}/api/v1/namespaces/{CLIENTS}/instances"
-    kubectl("create", "serviceaccount", "client", "-n", CLIENTS)
-    kubectl("create", "rolebinding", "client", "--clusterrole=edit",
-            f"--serviceaccount={CLIENTS}:client", "-n", CLIENTS)  # fmt: skip
-    token = kubectl("create", "token", "client", "-n", CLIENTS).stdout.strip()
+    return f"https://{service['spec']['clusterIP']}:{port}{path}"
+
+
+def test_the_api_creates_and_starts_an_instance_through_its_service(installed: Kubectl) -> None:
+    kubectl = installed
+    base = service_url(kubectl, f"/api/v1/namespaces/{CLIENTS}/instances")
+    token = editor_token(kubectl, "client")
     # From this host, through kube-proxy's rules for the Service's IP, to an API pod; the
     # certificate is the API's self-signed one (no api.certSecret).
     with httpx.Client(
         headers={"Authorization": f"Bearer {token}"}, verify=False, timeout=TIMEOUT + 10
     ) as client:
-        # The edit role reaches the token's user through aggregation and the authorizer's
-        # watch: wait until it may create, then until the API answers at all.
-        user = f"system:serviceaccount:{CLIENTS}:client"
-        wait_for(
-            lambda: kubectl("auth", "can-i", "create", "hopperinstances.hopper.dev",
-                            f"--as={user}", "-n", CLIENTS, check=False).returncode == 0,
-            timeout=TIMEOUT,
-            what="edit to reach the client",
-        )  # fmt: skip
         wait_for(lambda: answers(client, base), timeout=TIMEOUT, what="the API")
-        yield Served(kubectl, service, base, client)
-
-
-def test_the_api_creates_and_starts_an_instance_through_its_service(served: Served) -> None:
-    kubectl, base, client = served.kubectl, served.base, served.client
-    made = client.post(base, json={"id": "via-api", "name": "Via the API", "scope": "GLOBAL"})
-    assert made.status_code == 201, made.text
-    assert made.json()["status"] == "created"
-    started = client.post(f"{base}/via-api/start", params={"timeout": TIMEOUT})
-    assert started.status_code == 200, started.text
-    assert started.json()["status"] == "running"
-    # Two replicas behind the Service, each reading from its own watch: the other
-    # one may see the last write a moment later.
-    ready = {"id": "via-api", "status": "running", "ready": True}
-    wait_for(
-        lambda: ready.items() <= client.get(f"{base}/via-api/status").json().items(),
-        timeout=TIMEOUT,
-        what="the status through the API",
-    )
-    assert client.get(base, headers={"Authorization": "Bearer garbage"}).status_code == 401
+        made = client.post(base, json={"id": "via-api", "name": "Via the API", "scope": "GLOBAL"})
+        assert made.status_code == 201, made.text
+        assert made.json()["status"] == "created"
+        started = client.post(f"{base}/via-api/start", params={"timeout": TIMEOUT})
+        assert started.status_code == 200, started.text
+        assert started.json()["status"] == "running"
+        # Two replicas behind the Service, each reading from its own watch: the other
+        # one may see the last write a moment later.
+        ready = {"id": "via-api", "status": "running", "ready": True}
+        wait_for(
+            lambda: ready.items() <= client.get(f"{base}/via-api/status").json().items(),
+            timeout=TIMEOUT,
+            what="the status through the API",
+        )
+        assert client.get(base, headers={"Authorization": "Bearer garbage"}).status_code == 401
     instance = get_json(kubectl, "hopperinstance", "via-api", "-n", CLIENTS)
     assert instance["spec"]["displayName"] == "Via the API"
     created_by = instance["metadata"]["annotations"]["hopper.dev/created-by"]
     assert created_by == f"system:serviceaccount:{CLIENTS}:client"
+
+
+def test_mcp_through_the_service_outlives_the_pod_that_served(installed: Kubectl) -> None:
+    """Two API replicas serve /mcp statelessly: after the pod that served a tool call is
+    deleted, the same client session's next call is served by the other."""
+    kubectl = installed
+    url = service_url(kubectl, "/mcp")
+    token = editor_token(kubectl, "agent")
+    with httpx.Client(verify=False) as probe:
+        wait_for(lambda: answers(probe, service_url(kubectl, "/readyz")), timeout=TIMEOUT,
+                 what="the API")  # fmt: skip
+
+    def served_by() -> str:
+        """The API pod whose log says it created the instance (the one that served)."""
+        pods = get_json(kubectl, "pods", "-n", OPERATOR_NAMESPACE, "-l",
+                        "app.kubernetes.io/component=api")["items"]  # fmt: skip
+        for pod in pods:
+            name = pod["metadata"]["name"]
+            log = kubectl("logs", "-n", OPERATOR_NAMESPACE, name, check=False).stdout
+            if f"created instance {CLIENTS}/via-mcp" in log:
+                return str(name)
+        return ""
+
+    async def agent() -> None:
+        headers = {"Authorization": f"Bearer {token}"}
+        async with (
+            httpx2.AsyncClient(headers=headers, verify=False, timeout=TIMEOUT) as client,
+            streamable_http_client(url, http_client=client) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            arguments = {"id": "via-mcp", "name": "Via MCP", "scope": "GLOBAL",
+                         "namespace": CLIENTS}  # fmt: skip
+            made = await session.call_tool("hopper_create_instance", arguments)
+            assert isinstance(made, types.CallToolResult) and not made.is_error, made
+            serving = await asyncio.to_thread(
+                wait_for, served_by, timeout=30, what="the pod that served"
+            )
+            await asyncio.to_thread(kubectl, "delete", "pod", serving, "-n", OPERATOR_NAMESPACE)
+            got = await session.call_tool("hopper_get_instance", {"id": "via-mcp",
+                                                                  "namespace": CLIENTS})  # fmt: skip
+            assert isinstance(got, types.CallToolResult) and not got.is_error, got
+            assert got.structured_content and got.structured_content["id"] == "via-mcp"
+
+    asyncio.run(agent())
 
 
 @dataclass(frozen=True)
@@ -236,58 +280,77 @@ def serving_pod(kubectl: Kubectl, listening: Listening, service_ip: str) -> str:
     return str(name)
 
 
+def api_pods(kubectl: Kubectl) -> list[dict[str, Any]]:
+    """The API's pods that are Ready and not on their way out."""
+    pods = get_json(kubectl, "pods", "-n", OPERATOR_NAMESPACE, "-l", API_PODS)["items"]
+    return [
+        pod
+        for pod in pods
+        if "deletionTimestamp" not in pod["metadata"]
+        and any(c["type"] == "Ready" and c["status"] == "True"
+                for c in pod["status"].get("conditions", ()))
+    ]  # fmt: skip
+
+
 def test_a_stream_resumes_through_the_service_when_its_replica_is_deleted(
-    served: Served, cluster: Cluster
+    installed: Kubectl, cluster: Cluster
 ) -> None:
-    kubectl, client, service_ip = served.kubectl, served.client, served.service["spec"]["clusterIP"]
-    # Each replica keeps one list-watch per namespace it was asked about: ask both (by their
-    # pod IPs) so that either can tell what came after a version.
-    for pod in get_json(kubectl, "pods", "-n", OPERATOR_NAMESPACE, "-l", API_PODS)["items"]:
-        port = pod["spec"]["containers"][0]["ports"][0]["containerPort"]
-        direct = f"https://{pod['status']['podIP']}:{port}/api/v1/namespaces/{CLIENTS}/instances"
-        assert client.get(direct).status_code == 200
-    apply(kubectl, CLIENTS, instance("kept"), instance("dropped"))
-    reference = Reference(cluster.plane.env(), CLIENTS)
-    try:
-        wait_for(lambda: reference.settled("kept", "Running") and reference.settled(
-            "dropped", "Running"), timeout=TIMEOUT, what="both Running")  # fmt: skip
-        first = Listening(client, served.base)
-        wait_for(first.synced, timeout=TIMEOUT, what="the snapshot")
-        start = max(e.id or 0 for e in first.events)
-        # a live change on the first stream
-        kubectl("patch", "hopperinstance", "kept", "-n", CLIENTS, "--type=merge",
-                "-p", '{"spec": {"description": "seen live"}}')  # fmt: skip
-        wait_for(lambda: reference.settled("kept", "Running") and first.has(
-            reference.changes[-1][2]), timeout=TIMEOUT, what="the live change")  # fmt: skip
-        # The node cordoned, the Deployment's replacement stays Pending: the Service has
-        # the other replica only.
-        kubectl("cordon", NODE)
+    kubectl = installed
+    service = get_json(kubectl, "service", API, "-n", OPERATOR_NAMESPACE)
+    service_ip, base = service["spec"]["clusterIP"], service_url(kubectl, INSTANCES)
+    token = editor_token(kubectl, "streamer")
+    with httpx.Client(headers={"Authorization": f"Bearer {token}"}, verify=False) as client:
+        # Each replica keeps one list-watch per namespace it was asked about: ask both (by their
+        # pod IPs; a test before may have replaced one) so that either can tell what came
+        # after a version.
+        pods = wait_for(lambda: len(api_pods(kubectl)) == 2 and api_pods(kubectl), timeout=TIMEOUT,
+                        what="two API replicas Ready")  # fmt: skip
+        for pod in pods:
+            port = pod["spec"]["containers"][0]["ports"][0]["containerPort"]
+            direct = f"https://{pod['status']['podIP']}:{port}{INSTANCES}"
+            wait_for(partial(answers, client, direct), timeout=TIMEOUT, what=f"{direct} to answer")
+        apply(kubectl, CLIENTS, instance("kept"), instance("dropped"))
+        reference = Reference(cluster.plane.env(), CLIENTS)
         try:
-            serving = serving_pod(kubectl, first, service_ip)
-            kubectl("delete", "pod", serving, "-n", OPERATOR_NAMESPACE, f"--timeout={TIMEOUT}s")
-            assert first.ended.wait(TIMEOUT), "the stream outlived its replica"
-            last = [e.id for e in first.events if e.id is not None][-1]
-            # while no stream is open
+            wait_for(lambda: reference.settled("kept", "Running") and reference.settled(
+                "dropped", "Running"), timeout=TIMEOUT, what="both Running")  # fmt: skip
+            first = Listening(client, base)
+            wait_for(first.synced, timeout=TIMEOUT, what="the snapshot")
+            start = max(e.id or 0 for e in first.events)
+            # a live change on the first stream
             kubectl("patch", "hopperinstance", "kept", "-n", CLIENTS, "--type=merge",
-                    "-p", '{"spec": {"state": "Paused"}}')  # fmt: skip
-            apply(kubectl, CLIENTS, instance("added"))
-            kubectl("delete", "hopperinstance", "dropped", "-n", CLIENTS, "--wait=false")
-            wait_for(lambda: reference.settled("kept", "Paused") and reference.settled(
-                "added", "Running") and "dropped" not in reference.latest,
-                timeout=TIMEOUT, what="the changes made meanwhile")  # fmt: skip
-            second = resume(client, served.base, last)
-            assert serving_pod(kubectl, second, service_ip) != serving
-            wait_for(lambda: second.has(reference.changes[-1][2]), timeout=TIMEOUT,
-                     what="the resumed stream to catch up")  # fmt: skip
+                    "-p", '{"spec": {"description": "seen live"}}')  # fmt: skip
+            wait_for(lambda: reference.settled("kept", "Running") and first.has(
+                reference.changes[-1][2]), timeout=TIMEOUT, what="the live change")  # fmt: skip
+            # The node cordoned, the Deployment's replacement stays Pending: the Service has
+            # the other replica only.
+            kubectl("cordon", NODE)
+            try:
+                serving = serving_pod(kubectl, first, service_ip)
+                kubectl("delete", "pod", serving, "-n", OPERATOR_NAMESPACE, f"--timeout={TIMEOUT}s")
+                assert first.ended.wait(TIMEOUT), "the stream outlived its replica"
+                last = [e.id for e in first.events if e.id is not None][-1]
+                # while no stream is open
+                kubectl("patch", "hopperinstance", "kept", "-n", CLIENTS, "--type=merge",
+                        "-p", '{"spec": {"state": "Paused"}}')  # fmt: skip
+                apply(kubectl, CLIENTS, instance("added"))
+                kubectl("delete", "hopperinstance", "dropped", "-n", CLIENTS, "--wait=false")
+                wait_for(lambda: reference.settled("kept", "Paused") and reference.settled(
+                    "added", "Running") and "dropped" not in reference.latest,
+                    timeout=TIMEOUT, what="the changes made meanwhile")  # fmt: skip
+                second = resume(client, base, last)
+                assert serving_pod(kubectl, second, service_ip) != serving
+                wait_for(lambda: second.has(reference.changes[-1][2]), timeout=TIMEOUT,
+                         what="the resumed stream to catch up")  # fmt: skip
+            finally:
+                kubectl("uncordon", NODE)
         finally:
-            kubectl("uncordon", NODE)
-    finally:
-        reference.stop()
-    told = [e for e in first.after_synced() + second.events if e.kind != "synced"]
-    expected = [change for change in reference.changes if change[2] > start]
-    assert [(e.kind, e.name, e.id) for e in told] == expected
-    # resumed: no reset, no snapshot, nothing at or before the last event id replayed
-    assert all(e.kind != "reset" and (e.id is None or e.id > last) for e in second.events)
+            reference.stop()
+        told = [e for e in first.after_synced() + second.events if e.kind != "synced"]
+        expected = [change for change in reference.changes if change[2] > start]
+        assert [(e.kind, e.name, e.id) for e in told] == expected
+        # resumed: no reset, no snapshot, nothing at or before the last event id replayed
+        assert all(e.kind != "reset" and (e.id is None or e.id > last) for e in second.events)
 
 
 def resume(client: httpx.Client, url: str, last: int) -> Listening:

@@ -64,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
         ),
     )
     tls = None if args.plain_http or args.cert_dir else self_signed_context()
+    from hopper_operator.cli.mcp import api_add_ons
+
     with event_loop_runner() as runner:
-        runner.run(serve(settings, tls=tls))
+        runner.run(serve(settings, tls=tls, add_ons=api_add_ons(args)))
     return 0

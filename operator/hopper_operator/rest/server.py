@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,21 +56,36 @@ def uvicorn_config(
     return config
 
 
-class Server(uvicorn.Server):
-    """uvicorn's server, ending the app's event streams as it shuts down: it waits for
-    the responses under way, and a stream would not end on its own."""
+# Another face served beside the routes (the MCP endpoint): mounted on the app for as long
+# as its context lasts; `stopping` is set when the server begins to shut down (its
+# long-lived streams end then, or the shutdown would wait for them).
+AddOn = Callable[[FastAPI, asyncio.Event], AbstractAsyncContextManager[None]]
 
-    def __init__(self, config: uvicorn.Config, streams: Streams) -> None:
+
+class Server(uvicorn.Server):
+    """uvicorn's server, ending the app's event streams as it shuts down (and setting
+    `stopping`, for the add-ons' own): it waits for the responses under way, and a stream
+    would not end on its own."""
+
+    def __init__(
+        self, config: uvicorn.Config, streams: Streams, stopping: asyncio.Event | None = None
+    ) -> None:
         super().__init__(config)
-        self.streams = streams
+        self.streams, self.stopping = streams, stopping or asyncio.Event()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self.streams.close()
+        self.stopping.set()
         await super().shutdown(sockets)
 
 
-def server_for(settings: ApiSettings, app: FastAPI, tls: ssl.SSLContext | None) -> Server:
-    return Server(uvicorn_config(settings, app, tls), app.state.streams)
+def server_for(
+    settings: ApiSettings,
+    app: FastAPI,
+    tls: ssl.SSLContext | None,
+    stopping: asyncio.Event | None = None,
+) -> Server:
+    return Server(uvicorn_config(settings, app, tls), app.state.streams, stopping)
 
 
 async def serve(
@@ -75,12 +93,17 @@ async def serve(
     *,
     tls: ssl.SSLContext | None,
     login: Callable[[], kopf.ConnectionInfo] = connection_info,
+    add_ons: Sequence[AddOn] = (),
 ) -> None:
     """Until SIGINT or SIGTERM (uvicorn's own handlers finish the requests under way)."""
     identity = os.environ.get("POD_NAME") or socket.gethostname()
+    stopping = asyncio.Event()
     async with Kube(login, identity=f"api {identity}") as kube:
         app = create_app(kube, namespace=settings.namespace, stream=settings.stream)
         try:
-            await server_for(settings, app, tls).serve()
+            async with contextlib.AsyncExitStack() as stack:
+                for add_on in add_ons:
+                    await stack.enter_async_context(add_on(app, stopping))
+                await server_for(settings, app, tls, stopping).serve()
         finally:
             await app.state.informers.close()

@@ -73,7 +73,13 @@ class Streams:
         return len(self._open)
 
     async def open(
-        self, informer: Informer, *, after: int | None, where: Where, single: bool, since: int = 0
+        self,
+        informer: Informer,
+        *,
+        after: int | None,
+        where: Where | None,
+        single: bool,
+        since: int = 0,
     ) -> EventStream:
         """The response streaming what `where` selects, once the informer has seen `since`
         (a write of this replica's: its client finds it in the snapshot); 503 when the
