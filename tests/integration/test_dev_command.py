@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -130,8 +131,12 @@ def test_dev_comes_up_judges_applies_pauses_and_leaves_nothing_behind_when_kille
             what="the subtree Paused",
         )
     finally:
+        # The webhook configurations still call the stopped operator while the rest stops:
+        # nothing on the way down is judged by them, and nothing waits on them.
+        stopping = time.monotonic()
         dev.send_signal(signal.SIGTERM)  # as `kill` does: not the terminal's Ctrl-C
         dev.wait(timeout=60)
+        print(f"dev stopped {time.monotonic() - stopping:.1f}s after SIGTERM")
         log.close()
     assert dev.returncode == 0, Path(log.name).read_text()[-3000:]
     assert not [p for p in children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
