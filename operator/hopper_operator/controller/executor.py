@@ -32,7 +32,7 @@ class Writer(Protocol):
 
     async def apply(self, path: str, body: Json) -> Json: ...
 
-    async def delete(self, path: str) -> None: ...
+    async def delete(self, path: str, *, preconditions: Json | None = None) -> None: ...
 
 
 @dataclass
@@ -70,7 +70,10 @@ class Executor:
 
     async def _call(self, verb: Verb, path: str, body: Json | None) -> Json | None:
         if verb is Verb.DELETE:
-            await self.kube.delete(path)
+            preconditions = (body or {}).get("preconditions")
+            await self.kube.delete(
+                path, preconditions=preconditions if isinstance(preconditions, Mapping) else None
+            )
             return None
         send = {
             Verb.CREATE: self.kube.create,
@@ -94,6 +97,10 @@ def _guarded(request: Request, written: Written) -> Json | None:
     version = request.precondition
     if request.target in written:
         version = _resource_version(written[request.target])
+    if request.verb is Verb.DELETE:  # DeleteOptions carry it among their preconditions
+        preconditions = body.get("preconditions")
+        held = preconditions if isinstance(preconditions, Mapping) else {}
+        return {**body, "preconditions": {**held, "resourceVersion": version}}
     metadata = body.get("metadata")
     metadata = {**(metadata if isinstance(metadata, Mapping) else {}), "resourceVersion": version}
     return {**body, "metadata": metadata}
