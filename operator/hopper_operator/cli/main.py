@@ -161,6 +161,12 @@ def _api(args: argparse.Namespace) -> int:
     return api.run(args) if _logged_in(args) else 1
 
 
+def _mcp(args: argparse.Namespace) -> int:
+    from hopper_operator.cli import mcp
+
+    return mcp.run(args) if _logged_in(args) else 1
+
+
 def _crd(_: argparse.Namespace) -> int:
     sys.stdout.write(crd_yaml())
     return 0
@@ -330,6 +336,12 @@ def parser() -> argparse.ArgumentParser:
     api = add_api(commands)
     _login_flags(api)
     api.set_defaults(func=_api)
+    from hopper_operator.cli import mcp
+
+    mcp.api_flags(api)
+    agents = mcp.add_command(commands)
+    _login_flags(agents)
+    agents.set_defaults(func=_mcp)
     return root
 
 
