@@ -19,7 +19,7 @@ import httpx
 import pytest
 import uvicorn
 from tests.conftest import Kubectl
-from tests.integration.rest_fixtures import BASE, Tokens
+from tests.integration.rest_fixtures import BASE, Tokens, kubeconfig_login
 
 from hopper_localcluster import ControlPlane, free_ports
 from hopper_operator.api.enums import Phase
@@ -392,3 +392,52 @@ async def test_a_start_is_seen_live_every_status_a_legal_step(
     assert statuses[0] == "created" and statuses[-1] == "running", statuses
     phases = [Phase(s.capitalize()) for s in statuses]
     assert all(is_legal(a, b) for a, b in itertools.pairwise(phases)), statuses
+
+
+async def test_a_stream_resumes_on_another_replica_never_asked_about_its_namespace(
+    api: Api, control_plane: ControlPlane, namespace: str, tokens: Tokens
+) -> None:
+    """Two replicas (each its own client and list-watch): a stream served by the first is
+    resumed on the second, which no request named the namespace to before, after changes
+    made while no stream was open: each delivered once, as the first replica tells them."""
+    login = kubeconfig_login(control_plane.kubeconfig)
+    async with (
+        Kube(login, identity="rest-tests replica b") as kube_b,
+        api_with(kube_b, namespace, tokens, StreamSettings(heartbeat=1)) as other,
+    ):
+        await ready(other)
+        await api.create("one")
+        await api.create("gone")
+        async with watching(api.viewer, BASE) as reference:
+            await reference.until("synced")
+            async with watching(api.viewer, BASE) as first:
+                await first.until("synced")
+                await api.rename("one", "live")
+                live = await first.next()
+                assert told([live]) == [("modified", "one")]
+                assert told([await reference.next()]) == [("modified", "one")]
+            # while no stream is open
+            await api.rename("one", "while away")
+            await api.create("two")
+            await api.writer.delete(f"{BASE}/gone", params={"purge": "true"})
+            await api.rename("two", "last")
+            expected = await reference.until("modified")
+            while expected[-1].data["name"] != "last":
+                expected += await reference.until("modified")
+        async with watching(other.viewer, BASE, last=live.id) as resumed:
+            assert resumed.response.status_code == 200
+            seen = [e for e in await resumed.until("synced") if e.kind != "synced"]
+            assert told(seen[:1]) != [("reset", "")], "the replica could not resume it"
+            while len(seen) < len(expected):
+                seen.append(await resumed.next())
+    assert [(e.kind, e.id, e.data) for e in seen] == [(e.kind, e.id, e.data) for e in expected]
+    assert ("deleted", "gone") in told(seen) and ("added", "two") in told(seen)
+
+
+async def ready(api: Api) -> None:
+    """Until the replica says it is ready: its list-watch has listed (it was not asked
+    about any namespace)."""
+    deadline = time.monotonic() + 30
+    while (await api.viewer.get("/readyz")).status_code != 200:
+        assert time.monotonic() < deadline, "the replica never became ready"
+        await asyncio.sleep(0.1)

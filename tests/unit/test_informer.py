@@ -11,13 +11,14 @@ from typing import Any, cast
 import pytest
 
 from hopper_operator.kube.client import Kube
-from hopper_operator.kube.informer import Change, Informer, Kind, Subscription
+from hopper_operator.kube.informer import Change, Informer, Informers, Kind, Subscription
+from hopper_operator.resources.paths import all_instances_path, instance_path
 
 PATH = "/apis/hopper.dev/v1alpha1/namespaces/ns/hopperinstances"
 
 
-def obj(name: str, version: int, phase: str = "Running") -> dict[str, Any]:
-    meta = {"name": name, "namespace": "ns", "resourceVersion": str(version)}
+def obj(name: str, version: int, phase: str = "Running", namespace: str = "ns") -> dict[str, Any]:
+    meta = {"name": name, "namespace": namespace, "resourceVersion": str(version)}
     return {"metadata": meta, "status": {"phase": phase}}
 
 
@@ -26,8 +27,10 @@ class Server:
     `events`, raises what is an exception, and ends (as the API server's timeout does)
     on None."""
 
-    def __init__(self, items: list[dict[str, Any]], version: int, page: int = 500) -> None:
-        self.items, self.version, self.page = items, version, page
+    def __init__(
+        self, items: list[dict[str, Any]], version: int, page: int = 500, path: str = PATH
+    ) -> None:
+        self.items, self.version, self.page, self.path = items, version, page, path
         self.events: asyncio.Queue[dict[str, Any] | Exception | None] = asyncio.Queue()
         self.lists = 0
         self.watched_from: list[str] = []
@@ -35,7 +38,7 @@ class Server:
     async def request(
         self, method: str, path: str, *, query: Mapping[str, str], **_: Any
     ) -> dict[str, Any]:
-        assert (method, path) == ("GET", PATH)
+        assert (method, path) == ("GET", self.path)
         self.lists += 1
         start = int(query.get("continue", "0"))
         end = start + self.page
@@ -306,3 +309,43 @@ async def test_a_failing_filter_ends_its_subscription_alone(
     await server.settle()
     assert [c.kind for c in await drain_all(broken)][-1] is Kind.SYNCED  # and ended
     assert [c[:2] for c in await drain(other)][-2:] == [(Kind.MODIFIED, "a"), (Kind.MODIFIED, "b")]
+
+
+async def test_every_namespace_is_a_view_of_one_informer_started_at_once() -> None:
+    """Everywhere: one list-watch, started before anyone asks; each namespace sees its own
+    objects and changes only, and resumes after any version the informer has seen since
+    it started, whether or not that namespace was asked about before."""
+    items = [obj("a", 5), obj("x", 6, namespace="other")]
+    server = Server(items, 7, path=all_instances_path())
+    informers = Informers(cast(Kube, server), instance_path, everywhere=all_instances_path())
+    try:
+        await asyncio.sleep(0)
+        assert server.lists == 0
+        informers.start()
+        await informers.synced()
+        assert server.lists == 1
+        live = await informers.of("ns").subscribe()
+        await server.send("MODIFIED", obj("x", 8, "Paused", namespace="other"))
+        await server.send("MODIFIED", obj("a", 9, "Paused"))
+        await server.send("ADDED", obj("y", 10, namespace="other"))
+        await server.send("DELETED", obj("a", 11))
+        await server.settle()
+        assert await drain(live) == [
+            (Kind.ADDED, "a", 5),
+            (Kind.SYNCED, "", 7),
+            (Kind.MODIFIED, "a", 9),
+            (Kind.DELETED, "a", 11),
+        ]
+        other = informers.of("other")
+        assert [o["metadata"]["name"] for o in other.objects()] == ["x", "y"]
+        assert other.get("y") is not None and other.get("a") is None
+        assert informers.of("ns").objects() == []
+        resumed = await other.subscribe(after=7)
+        assert await drain(resumed) == [
+            (Kind.MODIFIED, "x", 8),
+            (Kind.ADDED, "y", 10),
+            (Kind.SYNCED, "", 11),
+        ]
+        assert server.lists == 1 and server.watched_from == ["7"]
+    finally:
+        await informers.close()

@@ -15,13 +15,15 @@ the event loop, with no await between: nothing falls between them, nothing comes
 
 A subscription may carry `where`, a predicate on bodies: then an object that stops
 matching arrives as `deleted` (with its new body) and one that starts matching as `added`,
-so the subscriber's set is always exactly the matching objects.
+so the subscriber's set is always exactly the matching objects. It may name a namespace:
+then it sees that namespace's objects only (a `View` of an all-namespaces informer).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -77,6 +79,11 @@ def _name(obj: Body) -> str:
     return f"{meta.get('namespace', '')}/{meta['name']}"
 
 
+def _namespace(obj: Body | None) -> str | None:
+    """The namespace of an object (None for no object: `synced`, `reset`, `overflow`)."""
+    return None if obj is None else str(obj["metadata"].get("namespace", ""))
+
+
 def _seen(change: Change, where: Where | None) -> Change | None:
     """`change` as a subscriber filtering by `where` sees it (None: not at all)."""
     if where is None or change.kind not in (Kind.ADDED, Kind.MODIFIED, Kind.DELETED):
@@ -99,8 +106,11 @@ class Subscription:
     """The changes for one subscriber, in order: iterate (`async for`) until it ends
     (after `overflow`, or once closed); close it when done (`async with` does)."""
 
-    def __init__(self, informer: Informer, where: Where | None, size: int) -> None:
+    def __init__(
+        self, informer: Informer, where: Where | None, size: int, namespace: str | None = None
+    ) -> None:
         self._informer, self._where, self._size = informer, where, size
+        self._namespace = namespace
         self._first: deque[Change] = deque()  # the snapshot or replay: never counted
         self._buffer: deque[Change] = deque()
         self._ready = asyncio.Event()
@@ -114,6 +124,8 @@ class Subscription:
         self._ready.set()
 
     def _see(self, change: Change) -> Change | None:
+        if self._namespace is not None and _namespace(change.obj) not in (None, self._namespace):
+            return None
         return _seen(change, self._where)
 
     def _push(self, change: Change) -> None:
@@ -221,8 +233,9 @@ class Informer:
     def get(self, namespace: str, name: str) -> Body | None:
         return self._objects.get(f"{namespace}/{name}")
 
-    def objects(self) -> list[Body]:
-        return list(self._objects.values())
+    def objects(self, namespace: str | None = None) -> list[Body]:
+        every = self._objects.values()
+        return [o for o in every if namespace is None or _namespace(o) == namespace]
 
     # Subscribers ----------------------------------------------------------------------
 
@@ -233,27 +246,28 @@ class Informer:
         where: Where | None = None,
         buffer: int = BUFFER,
         future: bool = True,
+        namespace: str | None = None,
     ) -> Subscription:
         """Changes from now on, after a snapshot (`after` None), or after the version
         `after`. A version older than what the informer can replay (or `future` False and
         a version it has not reached) starts with `reset` and a snapshot instead. Waits
         for the first list; the snapshot and the registration then happen at once."""
         await self.synced()
-        subscription = Subscription(self, where, buffer)
+        subscription = Subscription(self, where, buffer, namespace)
         if after is None:
-            first, after = [*self._snapshot()], -1
+            first, after = [*self._snapshot(namespace)], -1
         elif self._can_replay(after, future=future):
             first = [c for c in self._history if c.version > after]
         else:
-            first, after = [Change(Kind.RESET, None, 0), *self._snapshot()], -1
+            first, after = [Change(Kind.RESET, None, 0), *self._snapshot(namespace)], -1
         subscription._start([*first, Change(Kind.SYNCED, None, self.version)], after)
         self._subscribers.add(subscription)
         return subscription
 
-    def _snapshot(self) -> Iterator[Change]:
+    def _snapshot(self, namespace: str | None) -> Iterator[Change]:
         """What it holds, in the order it last changed: a subscriber cut off during the
         snapshot may resume after the last version it got (what it misses changed later)."""
-        for obj in sorted(self._objects.values(), key=version_of):
+        for obj in sorted(self.objects(namespace), key=version_of):
             yield Change(Kind.ADDED, obj, version_of(obj))
 
     def _can_replay(self, after: int, *, future: bool) -> bool:
@@ -405,19 +419,78 @@ class Informer:
             self._publish(Change(Kind.ADDED if old is None else Kind.MODIFIED, obj, version, old))
 
 
+class View:
+    """One namespace of an informer (of that namespace, or of all of them): what it holds
+    there, and subscriptions to its changes there."""
+
+    def __init__(self, informer: Informer, namespace: str) -> None:
+        self.informer, self.namespace = informer, namespace
+        # As `Informer.subscribe`: this namespace's objects only.
+        self.subscribe = functools.partial(informer.subscribe, namespace=namespace)
+
+    @property
+    def version(self) -> int:
+        return self.informer.version
+
+    @property
+    def healthy(self) -> bool:
+        return self.informer.healthy
+
+    async def synced(self) -> None:
+        await self.informer.synced()
+
+    async def reached(self, version: int) -> None:
+        await self.informer.reached(version)
+
+    def get(self, name: str) -> Body | None:
+        return self.informer.get(self.namespace, name)
+
+    def objects(self) -> list[Body]:
+        return self.informer.objects(self.namespace)
+
+
 class Informers:
-    """One informer per collection path, started at its first use, for the process."""
+    """The process's informers of one collection, by namespace: one per namespace, each
+    started at its first use; or, given `everywhere` (the collection across namespaces),
+    one for all of them, started with `start()`, that every namespace is a view of.
 
-    def __init__(self, kube: Kube, *, history: int = HISTORY) -> None:
-        self.kube, self._history = kube, history
+    Everywhere, what a replica can replay reaches back to its own start, whichever
+    namespaces it was asked about: a client resuming on it, after another replica served
+    it, finds its resource version there (they are the cluster's, not a replica's)."""
+
+    def __init__(
+        self,
+        kube: Kube,
+        path: Callable[[str], str],
+        *,
+        everywhere: str | None = None,
+        history: int = HISTORY,
+    ) -> None:
+        self.kube, self._path, self._history = kube, path, history
         self._informers: dict[str, Informer] = {}
+        self._everywhere = None if everywhere is None else self._informer(everywhere)
 
-    def of(self, path: str) -> Informer:
+    def _informer(self, path: str) -> Informer:
         informer = self._informers.get(path)
         if informer is None:
             informer = self._informers[path] = Informer(self.kube, path, history=self._history)
-            informer.start()
         return informer
+
+    def start(self) -> None:
+        """Start the all-namespaces informer now (else at the first `of`)."""
+        if self._everywhere is not None:
+            self._everywhere.start()
+
+    async def synced(self) -> None:
+        """Until what is read everywhere is listed (starting it if need be); at once per
+        namespace (each lists at its first use)."""
+        if self._everywhere is not None:
+            await self._everywhere.synced()
+
+    def of(self, namespace: str) -> View:
+        informer = self._everywhere or self._informer(self._path(namespace))
+        informer.start()
+        return View(informer, namespace)
 
     async def close(self) -> None:
         for informer in self._informers.values():

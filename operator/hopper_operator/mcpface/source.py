@@ -6,7 +6,6 @@ import logging
 from collections.abc import AsyncIterator
 
 from hopper_operator.kube.informer import Informers, Kind
-from hopper_operator.resources.paths import instance_path
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +21,7 @@ class InformerSource:
         reset, every name of the snapshot that follows (any may have changed); after an
         overflow, the changes since the last one told (a follower re-reads what it follows
         anyway: a change told twice costs one read)."""
-        informer = self.informers.of(instance_path(namespace))
+        informer = self.informers.of(namespace)
         live, after = False, None  # the first snapshot is what is there, not a change
         while True:
             subscription = await informer.subscribe(after=after)

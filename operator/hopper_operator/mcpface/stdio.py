@@ -14,6 +14,7 @@ from hopper_operator.mcpface.follow import Followers
 from hopper_operator.mcpface.identity import Kubeconfig
 from hopper_operator.mcpface.server import Context, Face, build
 from hopper_operator.mcpface.source import InformerSource
+from hopper_operator.resources.paths import instance_path
 from hopper_operator.rest.store import Store
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,9 @@ async def whoami(kube: Kube) -> str:
 async def serve(settings: StdioSettings) -> None:
     """Until the client closes stdin."""
     async with Kube(identity="mcp stdio") as kube:
-        informers = Informers(kube)  # one list-watch per namespace: reads, waits, following
+        # One list-watch per namespace (reads, waits, following): the kubeconfig's user
+        # may not list across namespaces.
+        informers = Informers(kube, instance_path)
         store = Store(kube, informers)
         caller = Kubeconfig(await whoami(kube))
 

@@ -10,6 +10,11 @@ def instance_path(namespace: str, name: str = "") -> str:
     return f"{base}/{name}" if name else base
 
 
+def all_instances_path() -> str:
+    """The HopperInstances of every namespace (to list or watch them all)."""
+    return f"/apis/{GROUP}/{VERSION}/{PLURAL}"
+
+
 def config_map_path(namespace: str, name: str = "") -> str:
     base = f"/api/v1/namespaces/{namespace}/configmaps"
     return f"{base}/{name}" if name else base

@@ -8,6 +8,7 @@ from fastapi_offline import FastAPIOffline
 from hopper_operator.kube.client import Kube
 from hopper_operator.kube.informer import Informers
 from hopper_operator.kube.reviews import Gate
+from hopper_operator.resources.paths import all_instances_path, instance_path
 from hopper_operator.rest import errors, health, routes
 from hopper_operator.rest.metrics import ApiMetrics
 from hopper_operator.rest.middleware import Guard
@@ -31,7 +32,11 @@ def create_app(kube: Kube, *, namespace: str, stream: StreamSettings | None = No
         title="Hopper Instance API", version="1", description=DESCRIPTION, static_url=STATIC
     )
     metrics = ApiMetrics()
-    app.state.informers = informers = Informers(kube)
+    # One list-watch of every namespace (the API's ClusterRole lists and watches them all),
+    # started with the server: any replica can resume a stream another one served.
+    app.state.informers = informers = Informers(
+        kube, instance_path, everywhere=all_instances_path()
+    )
     app.state.store, app.state.gate = Store(kube, informers), Gate(kube)
     app.state.namespace, app.state.metrics = namespace, metrics
     app.state.streams = Streams(stream or StreamSettings())

@@ -3,7 +3,8 @@ list-watch (kube/informer.py) holds them: reads answer from memory, writes go to
 server, and what a write of ours returned is laid over the informer's view until the
 informer has caught up with it (a client reads its own writes from this replica).
 
-A namespace's informer starts at its first read. Until it has listed, or while its watch
+The API reads every namespace through one all-namespaces informer, started with the
+process (`rest.app`); elsewhere a namespace's informer starts at its first read. Until it has listed, or while its watch
 is broken, reads go straight to the API server: a cache never answers from a state it
 could not vouch for.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 import asyncio
 
 from hopper_operator.kube.client import NotFoundError
-from hopper_operator.kube.informer import Informer, Informers, version_of
+from hopper_operator.kube.informer import Informers, View, version_of
 from hopper_operator.resources.paths import instance_path
 from hopper_operator.rest.mapping import Object
 
@@ -34,8 +35,8 @@ class Cache:
         # informer still holds it (its finalizers walk it through a few updates first).
         self._deleted: dict[str, dict[str, str]] = {}
 
-    def informer(self, namespace: str) -> Informer:
-        return self.informers.of(instance_path(namespace))
+    def informer(self, namespace: str) -> View:
+        return self.informers.of(namespace)
 
     async def list(self, namespace: str) -> list[Object]:
         informer = await self._ready(namespace)
@@ -72,12 +73,12 @@ class Cache:
 
     def forget(self, namespace: str, name: str) -> None:
         """Deleted by us: hidden from now on, though the informer may hold it a while."""
-        held = self.informer(namespace).get(namespace, name)
+        held = self.informer(namespace).get(name)
         uid = _uid(self._written.get(namespace, {}).get(name) or held)
         if uid:
             self._deleted.setdefault(namespace, {})[name] = uid
 
-    async def _ready(self, namespace: str) -> Informer | None:
+    async def _ready(self, namespace: str) -> View | None:
         """The namespace's informer if it can be read from, else None."""
         informer = self.informer(namespace)
         try:
@@ -86,8 +87,8 @@ class Cache:
             return None
         return informer if informer.healthy else None
 
-    def _visible(self, informer: Informer, namespace: str, name: str) -> Object | None:
-        seen = informer.get(namespace, name)
+    def _visible(self, informer: View, namespace: str, name: str) -> Object | None:
+        seen = informer.get(name)
         written = self._written.get(namespace, {})
         ours = written.get(name)
         if ours is not None and version_of(ours) <= informer.version:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -12,6 +14,7 @@ from hopper_operator.resources.paths import instance_path
 from hopper_operator.rest.metrics import ApiMetrics
 
 METRICS_PATH = "/metrics"
+LIST_WAIT = 2.0  # seconds /readyz waits for the first list (the kubelet's probe waits 5)
 
 router = APIRouter(include_in_schema=False)
 
@@ -23,8 +26,15 @@ async def healthz() -> PlainTextResponse:
 
 @router.get("/readyz")
 async def readyz(request: Request) -> PlainTextResponse:
-    """Ready while the API server answers the API's own ServiceAccount: a read it needs."""
+    """Ready once the instances are listed (the Service then routes a resuming stream
+    only to a replica that can replay it), and while the API server answers the API's
+    own ServiceAccount: a read it needs."""
     store = request.app.state.store
+    try:
+        async with asyncio.timeout(LIST_WAIT):
+            await store.cache.informers.synced()
+    except TimeoutError:
+        return PlainTextResponse("the instances are not listed yet\n", status_code=503)
     try:
         await store.kube.request(
             "GET", instance_path(request.app.state.namespace), query={"limit": "1"}

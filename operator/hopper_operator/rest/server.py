@@ -17,6 +17,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from hopper_operator.kube.client import Kube, connection_info
+from hopper_operator.kube.informer import Informers
 from hopper_operator.rest.app import create_app
 from hopper_operator.rest.stream import Streams, StreamSettings
 
@@ -63,15 +64,25 @@ AddOn = Callable[[FastAPI, asyncio.Event], AbstractAsyncContextManager[None]]
 
 
 class Server(uvicorn.Server):
-    """uvicorn's server, ending the app's event streams as it shuts down (and setting
+    """uvicorn's server, starting the app's informers as it starts (they list while it
+    says not ready), and ending the app's event streams as it shuts down (and setting
     `stopping`, for the add-ons' own): it waits for the responses under way, and a stream
     would not end on its own."""
 
     def __init__(
-        self, config: uvicorn.Config, streams: Streams, stopping: asyncio.Event | None = None
+        self,
+        config: uvicorn.Config,
+        app: FastAPI,
+        stopping: asyncio.Event | None = None,
     ) -> None:
         super().__init__(config)
-        self.streams, self.stopping = streams, stopping or asyncio.Event()
+        self.informers: Informers = app.state.informers
+        self.streams: Streams = app.state.streams
+        self.stopping = stopping or asyncio.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self.informers.start()
+        await super().startup(sockets)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self.streams.close()
@@ -85,7 +96,7 @@ def server_for(
     tls: ssl.SSLContext | None,
     stopping: asyncio.Event | None = None,
 ) -> Server:
-    return Server(uvicorn_config(settings, app, tls), app.state.streams, stopping)
+    return Server(uvicorn_config(settings, app, tls), app, stopping)
 
 
 async def serve(

@@ -81,7 +81,6 @@ class Store:
         meta = obj["metadata"]
         informer = self.cache.informer(meta["namespace"])
         last, name, reset = obj, meta["name"], False
-        key = meta["namespace"], name
         subscription = await informer.subscribe(
             after=version_of(obj), where=lambda seen: seen["metadata"]["name"] == name
         )
@@ -90,7 +89,7 @@ class Store:
                 if change.kind is Kind.DELETED:
                     return change.obj or last, True  # an Ephemeral instance goes once terminated
                 reset = reset or change.kind is Kind.RESET
-                if reset and change.kind is Kind.SYNCED and informer.get(*key) is None:
+                if reset and change.kind is Kind.SYNCED and informer.get(name) is None:
                     return last, True  # a fresh snapshot without it: gone meanwhile
                 if change.obj is not None:
                     last = change.obj

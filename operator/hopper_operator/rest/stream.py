@@ -9,6 +9,7 @@ response ends (a client gone, an overflow, shutdown)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from hopper_operator.kube.informer import Change, Informer, Kind, Subscription, Where
+from hopper_operator.kube.informer import Change, Kind, Subscription, View, Where
 from hopper_operator.rest import mapping
 from hopper_operator.rest.cache import SYNC_WAIT
 from hopper_operator.rest.errors import ApiError
@@ -74,7 +75,7 @@ class Streams:
 
     async def open(
         self,
-        informer: Informer,
+        informer: View,
         *,
         after: int | None,
         where: Where | None,
@@ -90,12 +91,18 @@ class Streams:
         try:
             async with asyncio.timeout(SYNC_WAIT):
                 await informer.reached(since)
-                subscription = await informer.subscribe(
-                    after=after, where=where, buffer=self.settings.buffer, future=False
-                )
         except TimeoutError:
             retry = {"Retry-After": str(self.settings.retry_after)}
             raise ApiError(503, "The instances are not listed yet; retry", retry) from None
+        if after is not None and after > informer.version:
+            # A point another replica told (the client resumes here): this replica's watch
+            # may be a moment behind it. One that nobody reaches resets.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(SYNC_WAIT):
+                    await informer.reached(after)
+        subscription = await informer.subscribe(
+            after=after, where=where, buffer=self.settings.buffer, future=False
+        )
         self._open.add(subscription)
         return EventStream(self, subscription, single=single)
 

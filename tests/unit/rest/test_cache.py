@@ -12,6 +12,7 @@ import pytest
 
 from hopper_operator.kube.client import Kube, NotFoundError
 from hopper_operator.kube.informer import Informers
+from hopper_operator.resources.paths import instance_path
 from hopper_operator.rest import cache as cache_module
 from hopper_operator.rest.cache import Cache
 
@@ -61,7 +62,7 @@ async def turns(count: int = 100) -> None:
 @pytest.fixture
 async def cached() -> AsyncIterator[tuple[Cache, Server]]:
     server = Server([obj("a", 5), obj("b", 6)], 7)
-    cache = Cache(Informers(cast(Kube, server)))
+    cache = Cache(Informers(cast(Kube, server), instance_path))
     yield cache, server
     await cache.informers.close()
 
@@ -133,7 +134,7 @@ async def test_out_of_sync_it_never_answers_from_memory(monkeypatch: pytest.Monk
 
     monkeypatch.setattr(cache_module, "SYNC_WAIT", 0.01)
     server = Away([obj("a", 5)], 7)
-    cache = Cache(Informers(cast(Kube, server)))
+    cache = Cache(Informers(cast(Kube, server), instance_path))
     try:
         assert [o["metadata"]["name"] for o in await cache.list("ns")] == ["a"]
         server.events.put_nowait({"type": "ERROR", "object": {"code": 500, "message": "down"}})
