@@ -6,6 +6,7 @@ pass between the two.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ from hopper_operator.controller.outcome import (
     Queue,
     Requeue,
     Retry,
+    Stopped,
     conclude,
 )
 from hopper_operator.controller.reconciler import Reconciler
@@ -45,9 +47,14 @@ class Controller:
 
     async def process(self, key: Key) -> None:
         started = time.monotonic()
-        outcome = await self.reconciler.reconcile(key)
+        records = self.reconciler.records
+        try:
+            outcome = await self.reconciler.reconcile(key)
+        except asyncio.CancelledError:
+            conclude(Stopped(), key, queue=self.queue, records=records)
+            raise
         self._measure(outcome, time.monotonic() - started)
-        conclude(outcome, key, queue=self.queue, records=self.reconciler.records)
+        conclude(outcome, key, queue=self.queue, records=records)
 
     def _measure(self, outcome: Outcome, seconds: float) -> None:
         result = result_of(outcome)
