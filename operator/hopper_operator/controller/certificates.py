@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hopper_operator.controller.settings import WebhookSettings
-from hopper_operator.controller.tls import KeyPair, issue, load_into, renewal_due, server_context
 from hopper_operator.kube.client import ConflictError, Kube, KubeError, NotFoundError
+from hopper_operator.kube.tls import KeyPair, issue, load_into, renewal_due, server_context
 
 logger = logging.getLogger(__name__)
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from hopper_operator.kube.client import ConflictError
+from hopper_operator.kube.versions import guarded, resource_version
 from hopper_operator.resources.patches import Json
 from hopper_operator.resources.render import Request, Requests, Target, Verb
 
@@ -93,13 +93,5 @@ def _guarded(request: Request, written: Written) -> Json | None:
         return body
     version = request.precondition
     if request.target in written:
-        version = _resource_version(written[request.target])
-    metadata = body.get("metadata")
-    metadata = {**(metadata if isinstance(metadata, Mapping) else {}), "resourceVersion": version}
-    return {**body, "metadata": metadata}
-
-
-def _resource_version(body: Json) -> str:
-    metadata = body.get("metadata")
-    version = metadata.get("resourceVersion") if isinstance(metadata, Mapping) else None
-    return str(version or "")
+        version = resource_version(written[request.target])
+    return guarded(body, version)

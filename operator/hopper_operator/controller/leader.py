@@ -34,7 +34,6 @@ from hopper_operator.kube.client import TRANSIENT, ConflictError, Kube, NotFound
 logger = logging.getLogger(__name__)
 
 DEFAULT_LEASE_NAME = "hopper-operator"
-SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
 
 @dataclass(frozen=True)
@@ -55,20 +54,6 @@ def new_identity() -> str:
     container is a new candidate, never mistaken for the holder it replaces."""
     base = os.environ.get("POD_NAME") or socket.gethostname()
     return f"{base}_{secrets.token_hex(4)}"
-
-
-def lease_namespace(flag: str | None, watched: list[str]) -> str:
-    """The flag, else the pod's namespace (downward API, then the ServiceAccount's mount),
-    else the first watched namespace (a developer's `run -n`), else `default`."""
-    if flag:
-        return flag
-    if namespace := os.environ.get("POD_NAMESPACE"):
-        return namespace
-    try:
-        with open(SERVICE_ACCOUNT_NAMESPACE) as mounted:
-            return mounted.read().strip()
-    except OSError:
-        return watched[0] if watched else "default"
 
 
 def lease_path(namespace: str, name: str = "") -> str:

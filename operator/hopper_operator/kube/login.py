@@ -310,3 +310,17 @@ def use(options: LoginOptions) -> None:
 def shared_credentials() -> Credentials:
     """The credentials shared by Kopf's watches and every `Kube` of this process."""
     return _started_with.credentials
+
+
+def own_namespace(flag: str | None, watched: list[str]) -> str:
+    """Where this process lives (its Lease; the REST API's instances): the flag, else the
+    pod's namespace (downward API, then the ServiceAccount's mount), else the first watched namespace (a developer's `run -n`), else `default`."""
+    if flag:
+        return flag
+    if namespace := os.environ.get("POD_NAMESPACE"):
+        return namespace
+    try:
+        with open(SERVICE_ACCOUNT / "namespace") as mounted:
+            return mounted.read().strip()
+    except OSError:
+        return watched[0] if watched else "default"

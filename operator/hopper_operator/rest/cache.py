@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 
 from hopper_operator.kube.client import Kube, KubeError, NotFoundError
+from hopper_operator.kube.versions import revision_of as _version
 from hopper_operator.resources.paths import instance_path
 from hopper_operator.rest.mapping import Object
 
@@ -26,13 +27,6 @@ logger = logging.getLogger(__name__)
 SYNC_WAIT = 5.0  # seconds a read waits for a new namespace's first list
 RETRY = 1.0  # seconds between attempts to list and watch again after a failure
 WATCH_SECONDS = "300"
-
-
-def _version(obj: Object) -> int:
-    try:
-        return int(obj["metadata"]["resourceVersion"])
-    except (KeyError, TypeError, ValueError):
-        return 0
 
 
 class _GoneError(Exception):
