@@ -12,7 +12,7 @@ import asyncio
 from dataclasses import dataclass
 
 from hopper_operator.controller.admission_server import AdmissionServer
-from hopper_operator.controller.context import Running
+from hopper_operator.controller.context import Parts
 from hopper_operator.controller.executor import Executor
 from hopper_operator.controller.indexes import Indexes
 from hopper_operator.controller.leader import LeaderElector, new_identity
@@ -90,7 +90,7 @@ def admission_server(
     return AdmissionServer(keeper, webhook, reconciler)
 
 
-async def assemble(options: Settings, indexes: Indexes) -> Running:
+async def assemble(options: Settings, indexes: Indexes) -> Parts:
     made = clients(options)
     metrics = Metrics(indexes.every_instance, workers=options.workers, leading=made.leading)
     queue = WorkQueue[Key](observer=metrics.queue)
@@ -108,7 +108,7 @@ async def assemble(options: Settings, indexes: Indexes) -> Running:
         server = admission_server(options, options.webhook, reconciler)
         readiness.add_check(server.unready)
         background.append(asyncio.create_task(server.serve()))
-    return Running(
+    return Parts(
         kube=made.kube,
         aside=made.aside,
         reconciler=reconciler,

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from hopper_operator.kube.client import TRANSIENT, ConflictError, Kube, NotFoundError
+from hopper_operator.kube.client import TRANSIENT_ERRORS, ConflictError, Kube, NotFoundError
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ class LeaderElector:
             async with asyncio.timeout(self.timings.retry_period):
                 self._lease = await self._kube.merge_patch(self._path, patch)
             logger.info("leader election: %s released the lease", self.identity)
-        except TRANSIENT as error:  # it expires on its own; nothing else to do
+        except TRANSIENT_ERRORS as error:  # it expires on its own; nothing else to do
             logger.warning("leader election: could not release the lease: %s", error)
 
     # -- campaigning and renewing ----------------------------------------------------------
@@ -161,7 +161,7 @@ class LeaderElector:
         try:
             async with asyncio.timeout(limit):
                 won = await self._attempt()
-        except TRANSIENT as error:
+        except TRANSIENT_ERRORS as error:
             logger.debug("leader election: attempt failed: %r", error)
             return False
         except Exception:  # a bug, or a Lease someone mangled: not sure, so not leading

@@ -15,12 +15,12 @@ from hopper_operator.controller.outcome import (
     Done,
     Failure,
     Outcome,
-    Queue,
     Requeue,
     Retry,
     Stopped,
     conclude,
 )
+from hopper_operator.controller.queue import KeyQueue
 from hopper_operator.controller.reconciler import Reconciler
 from hopper_operator.controller.records import Key
 
@@ -42,7 +42,7 @@ def result_of(outcome: Outcome) -> Result | None:
 @dataclass(frozen=True)
 class Controller:
     reconciler: Reconciler
-    queue: Queue
+    queue: KeyQueue
     metrics: Metrics | None = None
 
     async def process(self, key: Key) -> None:

@@ -12,10 +12,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Protocol
 
+from hopper_operator.controller.queue import KeyQueue
 from hopper_operator.controller.records import Key, KeyRecord, Notes, Records, learned
-from hopper_operator.kube.client import TRANSIENT, ConflictError, NotFoundError, WriteRefusedError
+from hopper_operator.kube.client import (
+    TRANSIENT_ERRORS,
+    ConflictError,
+    NotFoundError,
+    WriteRefusedError,
+)
 from hopper_operator.kube.versions import revision
 
 logger = logging.getLogger(__name__)
@@ -94,7 +99,7 @@ def failed(
         Failure.NOT_FOUND
         if isinstance(error, NotFoundError)
         else Failure.TRANSIENT
-        if isinstance(error, TRANSIENT)
+        if isinstance(error, TRANSIENT_ERRORS)
         else Failure.UNEXPECTED
     )
     return Retry(error, failure, resource_version, after, notes)
@@ -104,17 +109,7 @@ def _earliest(delay: float, after: float | None) -> float:
     return delay if after is None else min(delay, after)
 
 
-class Queue(Protocol):
-    """What `conclude` does to a key: client-go's rate-limited queue, by its verbs."""
-
-    def add(self, key: Key, delay: float = 0.0) -> None: ...
-
-    def add_rate_limited(self, key: Key, retry_after: float | None = None) -> float: ...
-
-    def forget(self, key: Key) -> None: ...
-
-
-def conclude(outcome: Outcome, key: Key, *, queue: Queue, records: Records) -> None:
+def conclude(outcome: Outcome, key: Key, *, queue: KeyQueue, records: Records) -> None:
     """What `outcome` does to `key`: its queue operations and its record, the one place
     either changes."""
     record = records[key]
@@ -140,7 +135,7 @@ def conclude(outcome: Outcome, key: Key, *, queue: Queue, records: Records) -> N
             return
         case Stopped():
             notes = records.under_way(key) or Notes()
-            notes.undecide()
+            notes.not_at_rest()
             records.set_record(key, learned(record, notes))
             return
     if after is not None:

@@ -38,7 +38,7 @@ class Walk:
     its notes for the key's record (which only `outcome.conclude` changes)."""
 
     notes: Notes
-    told: list[Event] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
     after: float | None = None
 
     def requeue(self, after: float | None) -> None:
@@ -102,12 +102,12 @@ class Reconciler:
         try:
             await self._walk(world, walk)
         except BaseException:
-            walk.notes.undecide()  # the echoes of what it wrote must wake
+            walk.notes.not_at_rest()  # the echoes of what it wrote must wake
             raise
         finally:
-            if walk.told:  # even when a later step failed: those before it happened
-                notes = Plan(events=one_per_pass(walk.told))
-                await self.executor.run(render(world.instance, notes, now=world.now))
+            if walk.events:  # even when a later step failed: those before it happened
+                said = Plan(events=one_per_pass(walk.events))
+                await self.executor.run(render(world.instance, said, now=world.now))
 
     async def _walk(self, world: World, walk: Walk) -> None:
         notes = walk.notes
@@ -116,26 +116,26 @@ class Reconciler:
             written = await self.executor.run(
                 render(world.instance, replace(plan, events=()), now=world.now)
             )
-            walk.told.extend(plan.events)
+            walk.events.extend(plan.events)
             self._count_step(world, plan)
             walk.requeue(plan.requeue_after)
             body = written.get(Target.INSTANCE)
             if body is None:  # at rest as it is
-                notes.decide(world.instance.resource_version, world.config_map_hash)
+                notes.at_rest(world.instance.resource_version, world.config_map_hash)
                 return
             instance = instance_view(body)
             notes.wrote(instance.resource_version)
             if plan.delete_instance or (instance.deleting and not instance.finalizers):
-                notes.undecide()  # going: nothing left to decide on
+                notes.not_at_rest()  # going: nothing left to decide on
                 return
             # Decide again on what was written, a step or not (e.g. children recounted):
             # at rest, its echo then wakes nothing. Were it woken by the echo instead, a
             # recount would beget a recount for as long as the children kept changing.
-            notes.decide(instance.resource_version)
+            notes.at_rest(instance.resource_version)
             deployment = written.get(Target.DEPLOYMENT)
             workload = workload_view(deployment) if deployment is not None else None
             world = advance(world, plan, instance=instance, workload=workload)
-        notes.undecide()  # steps left over: the last one's echo wakes the next pass
+        notes.not_at_rest()  # steps left over: the last one's echo wakes the next pass
 
     def _count_step(self, world: World, plan: Plan) -> None:
         if plan.stepped and self.metrics:

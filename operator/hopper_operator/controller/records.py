@@ -8,7 +8,7 @@ holds the hash the pass went on to decide with. Every other version or hash, a d
 or a pass that ended early (waiting for that very echo) wakes one as usual.
 
 A record changes in one place, `outcome.conclude`, from what the pass's outcome carries
-(its `Notes`). While a pass runs, its notes are read beside the record (`covers`,
+(its `Notes`). While a pass runs, its notes are read beside the record (`decided_on`,
 `holds_config`): the echo of a write arrives while the pass is still sending the next
 one, and the pass goes on to decide on it.
 
@@ -49,10 +49,11 @@ class Notes:
     def wrote(self, resource_version: str) -> None:
         self.written = revision(resource_version)
 
-    def decide(self, resource_version: str, config_hash: str | None = None) -> None:
+    def at_rest(self, resource_version: str, config_hash: str | None = None) -> None:
+        """It decided on this version (and this ConfigMap hash) and left it as it was."""
         self.decided, self.config_hash = revision(resource_version), config_hash
 
-    def undecide(self) -> None:
+    def not_at_rest(self) -> None:
         """The echoes of what the pass wrote must wake it: it did not end at rest."""
         self.decided, self.config_hash = 0, None
 
@@ -99,7 +100,7 @@ class Records:
         record = self._records.get(key)
         return None if record is None else (record.decided, record.config_hash)
 
-    def covers(self, key: Key, resource_version: str) -> bool:
+    def decided_on(self, key: Key, resource_version: str) -> bool:
         """A pass already decided on this version (or a later one) and left it as it was."""
         decided = self._decided(key)
         return decided is not None and 0 < revision(resource_version) <= decided[0]
@@ -108,7 +109,7 @@ class Records:
         decided = self._decided(key)
         return decided is not None and decided[1] is not None and decided[1] == config_hash
 
-    def fresh(self, key: Key, resource_version: str) -> bool:
+    def failed_before(self, key: Key, resource_version: str) -> bool:
         """The watch brought a version newer than the one `key` last failed at: its failures
         are to be forgotten (a new spec deserves a fresh start)."""
         failed_at = self[key].failed_at

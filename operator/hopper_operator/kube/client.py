@@ -1,9 +1,10 @@
 """A thin async REST client: one aiohttp session, the credentials Kopf logs in with
 (kube.login's, shared: fetched once for Kopf's watches and every `Kube`).
 
-The operator reads through watches (Kopf) and only writes here, so the wrapper speaks raw
-JSON paths: no generated model classes are built per request, and every write is one
-request with exactly the body we mean.
+The reconciler reads through Kopf's watches and writes here; the leader election, the
+certificates, the readiness probe, the metrics reviews and the REST API read, watch and
+write through it too. It speaks raw JSON paths: no generated model classes are built per
+request, and every write is one request with exactly the body we mean.
 """
 
 from __future__ import annotations
@@ -58,7 +59,12 @@ class ConflictError(KubeError):
 
 # Failures of the API or of the way to it, worth another try: the one definition, for the
 # reconciler and the leader election alike.
-TRANSIENT: tuple[type[Exception], ...] = (KubeError, aiohttp.ClientError, OSError, TimeoutError)
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    KubeError,
+    aiohttp.ClientError,
+    OSError,
+    TimeoutError,
+)
 
 
 class WriteRefusedError(Exception):

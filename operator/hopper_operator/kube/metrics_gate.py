@@ -27,7 +27,7 @@ class Answer:
 
 async def scrape(gate: Gate, authorization: str | None, registry: CollectorRegistry) -> Answer:
     try:
-        decision = await gate.decide(authorization, READ_METRICS)
+        decision = await gate.decision(authorization, READ_METRICS)
     except KubeError as error:
         # Not cached: the next scrape asks again.
         logger.warning("Cannot review a metrics scrape's token: %s", error)

@@ -96,13 +96,13 @@ async def may(kube: Kube, user: User, verb: str, path: str) -> bool:
 class Gate:
     """Who may do what, as the API server says, remembered for a short while per token and
     question (only a hash of the token is kept). `attributes`: the question asked when
-    `decide` is given none (an endpoint that asks only one)."""
+    `decision` is given none (an endpoint that asks only one)."""
 
     kube: Kube
     attributes: Attributes | None = None
     _cache: dict[str, tuple[float, Decision, str]] = field(default_factory=dict)
 
-    async def decide(
+    async def decision(
         self, authorization: str | None, attributes: Attributes | None = None
     ) -> Decision:
         return (await self.review(authorization, attributes))[0]

@@ -24,6 +24,9 @@ class Queued:
     def add(self, key: Key, delay: float = 0.0) -> None:
         self.keys[key] = min(delay, self.keys.get(key, delay))
 
+    def add_rate_limited(self, key: Key, retry_after: float | None = None) -> float:
+        raise AssertionError("the event handlers never rate-limit")
+
     def forget(self, key: Key) -> None:
         pass
 
