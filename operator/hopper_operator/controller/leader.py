@@ -24,16 +24,35 @@ import random
 import secrets
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TypedDict, cast
 
 from hopper_operator.kube.client import TRANSIENT_ERRORS, ConflictError, Kube, NotFoundError
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_LEASE_NAME = "hopper-operator"
+
+
+class LeaseSpec(TypedDict, total=False):
+    holderIdentity: str | None
+    leaseDurationSeconds: int
+    acquireTime: str
+    renewTime: str
+    leaseTransitions: int
+
+
+class LeaseMetadata(TypedDict):
+    resourceVersion: str
+
+
+class Lease(TypedDict, total=False):
+    """A coordination.k8s.io/v1 Lease, the fields read here."""
+
+    metadata: LeaseMetadata
+    spec: LeaseSpec
 
 
 @dataclass(frozen=True)
@@ -84,7 +103,7 @@ class LeaderElector:
         self.timings = timings or LeaseTimings()
         self._clock = clock
         self._now = now
-        self._lease: dict[str, Any] | None = None  # as last read or written
+        self._lease: Lease | None = None  # as last read or written
         self._observed_at = 0.0  # when the record last changed, to our knowledge
         self._valid_until = float("-inf")
 
@@ -128,7 +147,7 @@ class LeaderElector:
         }
         try:
             async with asyncio.timeout(self.timings.retry_period):
-                self._lease = await self._kube.merge_patch(self._path, patch)
+                self._lease = cast(Lease, await self._kube.merge_patch(self._path, patch))
             logger.info("leader election: %s released the lease", self.identity)
         except TRANSIENT_ERRORS as error:  # it expires on its own; nothing else to do
             logger.warning("leader election: could not release the lease: %s", error)
@@ -211,7 +230,7 @@ class LeaderElector:
         assert self._lease is not None
         spec = self._lease.get("spec", {})
         stamp = _stamp(self._now())
-        changes: dict[str, Any] = {
+        changes: LeaseSpec = {
             "holderIdentity": self.identity,
             "leaseDurationSeconds": round(self.timings.lease_duration),
             "renewTime": stamp,
@@ -236,7 +255,8 @@ class LeaderElector:
             and self._lease.get("spec", {}).get("holderIdentity") == self.identity
         )
 
-    def _observe(self, lease: dict[str, Any]) -> None:
+    def _observe(self, read: Mapping[str, object]) -> None:
+        lease = cast(Lease, read)
         before = self._lease["metadata"]["resourceVersion"] if self._lease else None
         if lease["metadata"]["resourceVersion"] != before:
             self._observed_at = self._clock()

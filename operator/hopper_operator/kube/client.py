@@ -14,7 +14,7 @@ import json
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import aiohttp
 import kopf
@@ -31,13 +31,36 @@ MERGE_PATCH = "application/merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
 
 
+class StatusCause(TypedDict, total=False):
+    """One refused field of a Status' details (a 422 names each)."""
+
+    reason: str
+    message: str
+    field: str
+
+
+class StatusDetails(TypedDict, total=False):
+    name: str
+    group: str
+    kind: str
+    causes: list[StatusCause]
+
+
+class Status(TypedDict, total=False):
+    """The API server's answer to a failed request (the fields read here)."""
+
+    message: str
+    reason: str
+    details: StatusDetails
+
+
 class KubeError(Exception):
     def __init__(
         self,
         status: int,
         message: str,
         retry_after: float | None = None,
-        details: Mapping[str, Any] | None = None,
+        details: Status | None = None,
     ) -> None:
         super().__init__(f"{status}: {message}")
         self.status = status
@@ -46,7 +69,7 @@ class KubeError(Exception):
         self.retry_after = retry_after
         # The Status' `reason` and `details` (a 422's causes name the refused fields).
         self.reason = str((details or {}).get("reason") or "")
-        self.details: Mapping[str, Any] = (details or {}).get("details") or {}
+        self.details: StatusDetails = (details or {}).get("details") or {}
 
 
 class NotFoundError(KubeError):
@@ -135,7 +158,7 @@ class Kube:
         method: str,
         path: str,
         *,
-        body: Any = None,
+        body: object = None,
         content_type: str = "application/json",
         query: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
@@ -151,7 +174,7 @@ class Kube:
             status, raw, retry_after = await self._send(method, path, data, content_type, query)
         payload: dict[str, Any] = json.loads(raw) if raw else {}
         if status >= 400:
-            raise _error(status, payload, retry_after)
+            raise _error(status, cast(Status, payload), retry_after)
         return payload
 
     async def _send(
@@ -200,22 +223,22 @@ class Kube:
                     continue
                 if response.status >= 400:
                     raw = await response.read()
-                    payload = json.loads(raw) if raw else {}
+                    payload = cast(Status, json.loads(raw) if raw else {})
                     raise _error(response.status, payload, response.headers.get("Retry-After"))
                 async for line in response.content:
                     if line.strip():
                         yield json.loads(line)
                 return
 
-    async def merge_patch(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    async def merge_patch(self, path: str, body: Mapping[str, object]) -> dict[str, Any]:
         return await self.request("PATCH", path, body=body, content_type=MERGE_PATCH)
 
-    async def apply(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    async def apply(self, path: str, body: Mapping[str, object]) -> dict[str, Any]:
         """Server-side apply: create or update in one request, owning only our fields."""
         query = {"fieldManager": MANAGER, "force": "true"}
         return await self.request("PATCH", path, body=body, content_type=APPLY_PATCH, query=query)
 
-    async def create(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    async def create(self, path: str, body: Mapping[str, object]) -> dict[str, Any]:
         return await self.request("POST", path, body=body)
 
     async def delete(self, path: str, *, propagation: str = "Background") -> None:
@@ -225,7 +248,7 @@ class Kube:
             await self.request("DELETE", path, body=body)
 
 
-def _tls(info: kopf.ConnectionInfo | None) -> tuple[Any, ...]:
+def _tls(info: kopf.ConnectionInfo | None) -> tuple[object, ...]:
     """What the TLS connection is made of: the CA, the client certificate and key."""
     if info is None:
         return ()
@@ -240,7 +263,7 @@ def _tls(info: kopf.ConnectionInfo | None) -> tuple[Any, ...]:
     )
 
 
-def _error(status: int, payload: Mapping[str, Any], retry_after: str | None) -> KubeError:
+def _error(status: int, payload: Status, retry_after: str | None) -> KubeError:
     message = str(payload.get("message") or payload)
     if status == 404:
         return NotFoundError(status, message, details=payload)
