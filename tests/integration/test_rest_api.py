@@ -274,6 +274,44 @@ async def test_verbs_refuse_what_the_table_forbids_before_any_operator(
     assert asked.status_code == 202 and asked.json()["status"] == "created"
 
 
+async def test_a_refused_put_or_verb_writes_nothing(
+    editor: httpx.AsyncClient, kubectl: Kubectl, namespace: str
+) -> None:
+    """Every 4xx of PUT and of each verb leaves the object as it was: same resourceVersion.
+    With no operator here, nothing else writes it; its phase is set through the status
+    subresource, as the operator would."""
+    await create(editor, id="still", name="still", scope="GLOBAL")
+
+    def version() -> str:
+        obj = get_json(kubectl, "hopperinstance", "still", "-n", namespace)
+        return str(obj["metadata"]["resourceVersion"])
+
+    async def refused(method: str, path: str, code: int, **kwargs: Any) -> None:
+        before = version()
+        answer = await editor.request(method, f"{BASE}/still{path}", **kwargs)
+        assert answer.status_code == code, (method, path, kwargs, answer.text)
+        assert version() == before, (method, path, kwargs)
+
+    etag = (await editor.get(f"{BASE}/still")).headers["ETag"]
+    await refused("PUT", "", 412, json={"name": "x"}, headers={"If-Match": '"1"'})
+    assert etag != '"1"'
+    await refused("PUT", "", 400, json={"name": "x", "status": "starting"})
+    await refused("PUT", "", 400, json={"name": "x", "status": "paused"})  # not from created
+    await refused("PUT", "", 422, json={"name": LONG, "status": "terminated"})
+    await refused("PUT", "", 422, json={"name": "x", "status": "asleep"})
+    for verb in ("pause", "resume", "stop", "restart"):
+        await refused("POST", f"/{verb}", 400)
+
+    kubectl("patch", "hopperinstance", "still", "-n", namespace, "--subresource=status",
+            "--type=merge", "-p", json.dumps({"status": {"phase": "Running"}}))  # fmt: skip
+    # The issue's case: a new name with a status it already has. The name stays as it was.
+    await refused("PUT", "", 409, json={"name": "renamed", "status": "running"})
+    assert (await editor.get(f"{BASE}/still")).json()["name"] == "still"
+    await refused("PUT", "", 400, json={"description": "d", "status": "terminated"})
+    for verb, code in (("start", 409), ("resume", 409), ("terminate", 400)):
+        await refused("POST", f"/{verb}", code)
+
+
 async def test_the_namespaced_routes_serve_that_namespace(
     editor: httpx.AsyncClient, namespace: str
 ) -> None:

@@ -1,10 +1,10 @@
-"""`kubectl hopper` pure parts: the tree drawing and the wait verdicts."""
+"""`kubectl hopper` pure parts: the tree drawing (when a wait is done: tests/unit/test_verbs.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from hopper_operator.cli.tree import WaitResult, draw, judge
+from hopper_operator.cli.tree import draw
 
 
 def obj(
@@ -13,10 +13,7 @@ def obj(
     *,
     phase: str = "Running",
     ready: bool = True,
-    generation: int = 1,
-    observed: int = 1,
     stalled: bool = False,
-    last_restart: str | None = None,
 ) -> dict[str, Any]:
     conditions = [
         {
@@ -34,13 +31,12 @@ def obj(
     if parent:
         spec["parentRef"] = {"name": parent}
     return {
-        "metadata": {"name": name, "generation": generation},
+        "metadata": {"name": name, "generation": 1},
         "spec": spec,
         "status": {
             "phase": phase,
-            "observedGeneration": observed,
+            "observedGeneration": 1,
             "conditions": conditions,
-            **({"lastRestart": last_restart} if last_restart else {}),
         },
     }
 
@@ -64,16 +60,3 @@ def test_the_tree_says_why_an_instance_is_not_ready_a_stall_first() -> None:
 
 def test_orphans_are_drawn_as_roots() -> None:
     assert draw([obj("x", "gone")])[0].startswith("x [PROJECT]")
-
-
-def test_judge() -> None:
-    assert judge(obj("a")) is WaitResult.READY
-    assert judge(obj("a", ready=False)) is None
-    assert judge(obj("a", generation=2, observed=1)) is None  # stale status never counts
-    assert judge(obj("a", ready=False, stalled=True)) is WaitResult.STALLED
-    assert judge(obj("a"), phase="Paused") is None
-    # A restart counts once status records its very token, whatever the clocks say.
-    assert judge(obj("a"), restart="t2") is None
-    assert judge(obj("a", last_restart="t1"), restart="t2") is None
-    assert judge(obj("a", last_restart="t2"), restart="t2") is WaitResult.READY
-    assert judge(obj("a", ready=False, last_restart="t2"), restart="t2") is None

@@ -68,3 +68,14 @@ def test_the_status_is_written_only_when_it_changed_and_only_what_changed() -> N
     (patch,) = render(me, Plan(status=paused, status_changed=True), now=NOW).writes
     assert patch.path == instance_path("ns", "g") + "/status"
     assert patch.body == {"status": {"phase": "Paused"}}
+
+
+def test_the_instance_delete_is_only_of_the_object_and_version_decided_on() -> None:
+    me = view("e", phase="Terminated")
+    (delete,) = render(me, Plan(delete_instance=True), now=NOW).writes
+    assert (delete.method, delete.path, delete.precondition) == (
+        Method.DELETE,
+        instance_path("ns", "e"),
+        me.resource_version,
+    )
+    assert delete.body == {"preconditions": {"uid": me.uid}}

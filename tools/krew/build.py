@@ -25,10 +25,14 @@ MODULES = (
     "api/__init__.py",
     "api/enums.py",
     "api/meta.py",
+    "api/wire.py",
     "cli/__init__.py",
     "cli/completion.py",
     "cli/kubectl_plugin.py",
     "cli/tree.py",
+    "core/__init__.py",
+    "core/lifecycle.py",
+    "core/verbs.py",
 )
 MAIN = "from hopper_operator.cli.kubectl_plugin import main\n\nraise SystemExit(main())\n"
 EXECUTABLE = 0o755

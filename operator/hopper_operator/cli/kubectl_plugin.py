@@ -4,6 +4,7 @@ Installed as `kubectl-hopper` with the package, so kubectl finds it on PATH. Eve
 is a plain kubectl call: kubectl's global flags (--context, --kubeconfig, --as, ...) are
 passed through, so the user's kubeconfig, context and credentials apply as usual.
 Lifecycle verbs set `spec.state`; restart sets the restart annotation to a fresh token.
+What each verb asks for and when it is done is `core.verbs`'s to say.
 
 Standard library only (plus this package's pure modules): it runs from a single-file
 archive with any Python 3.11, as krew installs it.
@@ -18,23 +19,29 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from functools import partial
+from typing import NoReturn
 
-from hopper_operator.api.enums import DesiredState
-from hopper_operator.api.meta import CRD_NAME, Annotation, restart_token
+from hopper_operator.api.enums import Phase
+from hopper_operator.api.meta import CRD_NAME, restart_token
+from hopper_operator.api.wire import InstanceBody
 from hopper_operator.cli import completion
-from hopper_operator.cli.tree import WaitResult, draw, judge
+from hopper_operator.cli.tree import WaitResult, draw
+from hopper_operator.core.verbs import (
+    Progress,
+    Verb,
+    progress,
+    progress_of,
+    request,
+    stalled_message,
+    summary,
+)
 
 RESOURCE = CRD_NAME
-STATES = {
-    "start": DesiredState.RUNNING,
-    "resume": DesiredState.RUNNING,
-    "pause": DesiredState.PAUSED,
-    "stop": DesiredState.STOPPED,
-    "terminate": DesiredState.TERMINATED,
-}
+# The exit code for each outcome of a wait; UNDERWAY keeps waiting.
+EXIT_CODES = {Progress.DONE: WaitResult.READY, Progress.STALLED: WaitResult.STALLED}
 # kubectl's flags, taken from anywhere on the line and handed to every kubectl call.
 KUBECTL_VALUE_FLAGS = (
     "-n",
@@ -104,32 +111,30 @@ class Kubectl:
             raise KubectlError(result.stderr.strip() or f"kubectl {' '.join(args)} failed")
         return result.stdout
 
-    def get(self, name: str) -> dict[str, Any]:
-        return dict(json.loads(self("get", RESOURCE, name, "-o", "json")))
+    def get(self, name: str) -> InstanceBody:
+        body: InstanceBody = json.loads(self("get", RESOURCE, name, "-o", "json"))
+        return body
 
-    def set_state(self, name: str, state: DesiredState) -> None:
-        patch = json.dumps({"spec": {"state": state.value}})
-        self("patch", RESOURCE, name, "--type=merge", "-p", patch)
-
-    def restart(self, name: str) -> str:
+    def ask(self, name: str, verb: Verb) -> str:
+        """Ask for `verb` with one merge patch; the restart token it carries."""
         token = restart_token()
-        self("annotate", RESOURCE, name, f"{Annotation.RESTARTED_AT}={token}", "--overwrite")
+        self("patch", RESOURCE, name, "--type=merge", "-p", json.dumps(request(verb, token)))
         return token
 
 
 def wait(
-    kubectl: Kubectl,
-    name: str,
-    *,
-    phase: str | None,
-    timeout: float,
-    restart: str | None = None,
+    kubectl: Kubectl, name: str, judge: Callable[[InstanceBody], Progress], *, timeout: float
 ) -> WaitResult:
+    """Until `judge` finds `name` done or stalled (said on stderr), or `timeout` seconds
+    pass."""
     deadline = time.monotonic() + timeout
     while True:
-        verdict = judge(kubectl.get(name), phase, restart)
-        if verdict is not None:
-            return verdict
+        body = kubectl.get(name)
+        outcome = judge(body)
+        if outcome is Progress.STALLED:
+            print(f"{RESOURCE}/{name} stalled: {stalled_message(body)}", file=sys.stderr)
+        if outcome in EXIT_CODES:
+            return EXIT_CODES[outcome]
         if time.monotonic() >= deadline:
             return WaitResult.TIMED_OUT
         time.sleep(0.5)
@@ -176,18 +181,18 @@ def parser() -> Parser:
 
     shown = verb("tree", "draw the scope tree: phase, readiness, and why not Ready")
     shown.add_argument("-A", "--all-namespaces", action="store_true")
-    for name, state in STATES.items():
-        command = verb(name, f"set spec.state to {state.value}")
+    for name in Verb:
+        command = verb(name.value, summary(name))
         command.add_argument("names", nargs="+", metavar="NAME")
-        command.add_argument("--wait", action="store_true", help="then wait until Ready")
+        command.add_argument(
+            "--wait", action="store_true", help="then wait until done: Ready there (exit 0)"
+        )
         command.add_argument("--timeout", type=float, default=120.0)
-    command = verb("restart", "walk a Running instance through Stopped and back")
-    command.add_argument("names", nargs="+", metavar="NAME")
-    command.add_argument("--wait", action="store_true", help="then wait until it has restarted")
-    command.add_argument("--timeout", type=float, default=120.0)
     waiting = verb("wait", "wait until Ready (exit 0), timed out (1), error (2), Stalled (3)")
     waiting.add_argument("names", nargs="+", metavar="NAME")
-    waiting.add_argument("--phase", default=None, help="also require this phase")
+    waiting.add_argument(
+        "--phase", default=None, choices=[p.value for p in Phase], help="also require this phase"
+    )
     waiting.add_argument("--timeout", type=float, default=120.0)
     shells = verb("completion", "print a shell completion script: source <(kubectl hopper ...)")
     shells.add_argument("shell", choices=completion.SHELLS)
@@ -202,22 +207,21 @@ def run(args: argparse.Namespace, kubectl: Kubectl) -> int:
         print(tree(kubectl, args.all_namespaces))
         return 0
     if args.verb == "wait":
+        phases = {Phase(args.phase)} if args.phase else None
         results = [
-            wait(kubectl, name, phase=args.phase, timeout=args.timeout) for name in args.names
+            wait(kubectl, name, partial(progress, phases=phases), timeout=args.timeout)
+            for name in args.names
         ]
         return int(max(results))
-    tokens: dict[str, str | None] = {}
+    verb = Verb(args.verb)
+    tokens: dict[str, str] = {}
     for name in args.names:
-        if args.verb == "restart":
-            tokens[name] = kubectl.restart(name)
-        else:
-            kubectl.set_state(name, STATES[args.verb])
-            tokens[name] = None
-        print(f"{RESOURCE}/{name} {args.verb} requested")
+        tokens[name] = kubectl.ask(name, verb)
+        print(f"{RESOURCE}/{name} {verb.value} requested")
     if not args.wait:
         return 0
     results = [
-        wait(kubectl, name, phase=None, timeout=args.timeout, restart=token)
+        wait(kubectl, name, partial(progress_of, verb, token=token), timeout=args.timeout)
         for name, token in tokens.items()
     ]
     return int(max(results))

@@ -1,14 +1,12 @@
-"""Pure helpers of `kubectl hopper`: drawing the scope tree, judging a wait."""
+"""Pure helpers of `kubectl hopper`: drawing the scope tree, its exit codes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from enum import IntEnum
-from typing import Any
 
 from hopper_operator.api.enums import ConditionType
-
-Obj = Mapping[str, Any]
+from hopper_operator.api.wire import InstanceBody, condition, parent_of
 
 
 class WaitResult(IntEnum):
@@ -20,37 +18,9 @@ class WaitResult(IntEnum):
     STALLED = 3
 
 
-def _condition(obj: Obj, kind: str) -> Mapping[str, Any]:
-    for condition in (obj.get("status") or {}).get("conditions") or ():
-        if condition.get("type") == kind:
-            return dict(condition)
-    return {}
-
-
-def judge(obj: Obj, phase: str | None = None, restart: str | None = None) -> WaitResult | None:
-    """READY or STALLED once decided, None while the instance is still on its way.
-
-    `restart` (a hopper.dev/restartedAt token) waits for that restart: Ready only counts
-    once status records the token as carried out.
-    """
-    status = obj.get("status") or {}
-    if status.get("observedGeneration") != obj["metadata"].get("generation"):
-        return None
-    if restart is not None and status.get("lastRestart") != restart:
-        return None
-    if _condition(obj, ConditionType.STALLED).get("status") == "True":
-        return WaitResult.STALLED
-    ready = _condition(obj, ConditionType.READY).get("status") == "True"
-    if ready and (phase is None or status.get("phase") == phase):
-        return WaitResult.READY
-    return None
-
-
-def _line(obj: Obj) -> str:
+def _line(obj: InstanceBody) -> str:
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
-    mark = (
-        "ready" if _condition(obj, ConditionType.READY).get("status") == "True" else _why_not(obj)
-    )
+    mark = "ready" if condition(obj, ConditionType.READY).get("status") == "True" else _why_not(obj)
     phase = status.get("phase", "Created")
     return (
         f"{obj['metadata']['name']} [{spec.get('scope')}] {phase}"
@@ -58,10 +28,10 @@ def _line(obj: Obj) -> str:
     )
 
 
-def _why_not(obj: Obj) -> str:
+def _why_not(obj: InstanceBody) -> str:
     """The reason and message of what keeps an instance from Ready: a stall first."""
-    stalled = _condition(obj, ConditionType.STALLED)
-    failing = stalled if stalled.get("status") == "True" else _condition(obj, ConditionType.READY)
+    stalled = condition(obj, ConditionType.STALLED)
+    failing = stalled if stalled.get("status") == "True" else condition(obj, ConditionType.READY)
     if not failing:
         return "not ready: not reconciled yet"
     return f"not ready: {failing.get('reason', 'Unknown')}: {failing.get('message', '')}".rstrip(
@@ -69,12 +39,12 @@ def _why_not(obj: Obj) -> str:
     )
 
 
-def draw(objects: Iterable[Obj]) -> list[str]:
+def draw(objects: Iterable[InstanceBody]) -> list[str]:
     """The forest of instances, children indented under their parents, names sorted."""
     by_name = {o["metadata"]["name"]: o for o in objects}
     children: dict[str | None, list[str]] = {}
     for name, obj in by_name.items():
-        parent = ((obj.get("spec") or {}).get("parentRef") or {}).get("name")
+        parent = parent_of(obj)
         children.setdefault(parent if parent in by_name else None, []).append(name)
     lines: list[str] = []
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -32,7 +33,7 @@ class Writer(Protocol):
 
     async def apply(self, path: str, body: Json) -> Json: ...
 
-    async def delete(self, path: str) -> None: ...
+    async def delete(self, path: str, *, preconditions: Json | None = None) -> None: ...
 
 
 @dataclass
@@ -70,7 +71,10 @@ class Executor:
 
     async def _call(self, method: Method, path: str, body: Json | None) -> Json | None:
         if method is Method.DELETE:
-            await self.kube.delete(path)
+            preconditions = (body or {}).get("preconditions")
+            await self.kube.delete(
+                path, preconditions=preconditions if isinstance(preconditions, Mapping) else None
+            )
             return None
         send = {
             Method.CREATE: self.kube.create,
@@ -94,4 +98,8 @@ def _guarded(request: Request, written: Written) -> Json | None:
     version = request.precondition
     if request.target in written:
         version = resource_version(written[request.target])
+    if request.method is Method.DELETE:  # DeleteOptions carry it among their preconditions
+        preconditions = body.get("preconditions")
+        held = preconditions if isinstance(preconditions, Mapping) else {}
+        return {**body, "preconditions": {**held, "resourceVersion": version}}
     return guarded(body, version)

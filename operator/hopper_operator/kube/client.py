@@ -241,9 +241,22 @@ class Kube:
     async def create(self, path: str, body: Mapping[str, object]) -> dict[str, Any]:
         return await self.request("POST", path, body=body)
 
-    async def delete(self, path: str, *, propagation: str = "Background") -> None:
-        """Delete, treating an object already gone as deleted."""
-        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
+    async def delete(
+        self,
+        path: str,
+        *,
+        propagation: str = "Background",
+        preconditions: Mapping[str, object] | None = None,
+    ) -> None:
+        """Delete, treating an object already gone as deleted; `preconditions` (uid,
+        resourceVersion): only that object, in that version (409 otherwise)."""
+        body: dict[str, object] = {
+            "kind": "DeleteOptions",
+            "apiVersion": "v1",
+            "propagationPolicy": propagation,
+        }
+        if preconditions:
+            body["preconditions"] = dict(preconditions)
         with contextlib.suppress(NotFoundError):
             await self.request("DELETE", path, body=body)
 

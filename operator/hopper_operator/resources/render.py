@@ -48,7 +48,7 @@ class Request:
     method: Method
     path: str
     target: Target
-    body: Json | None = None
+    body: Json | None = None  # of a DELETE: its DeleteOptions' preconditions
     # The resourceVersion the write was decided from: the API server refuses it (409) if
     # the object changed since. A later write of the same target carries the version the
     # earlier one returned, as only our own write came in between.
@@ -79,7 +79,9 @@ def render(instance: InstanceView, plan: Plan, *, now: datetime) -> Requests:
         body = {"status": status_patch(instance.status, plan.status)}
         writes.append(Request(Method.MERGE_PATCH, f"{path}/status", Target.INSTANCE, body, version))
     if plan.delete_instance:
-        writes.append(Request(Method.DELETE, path, Target.INSTANCE))
+        # Only the object decided on: not a newer version, nor one recreated under the name.
+        options: Json = {"preconditions": {"uid": instance.uid}}
+        writes.append(Request(Method.DELETE, path, Target.INSTANCE, options, version))
     events = tuple(
         Request(
             Method.CREATE,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from hopper_operator.kube.client import Kube
 from hopper_operator.kube.reviews import Gate
@@ -18,8 +19,15 @@ hopperinstances in that namespace with kubectl. `/api/v1/instances` serves the n
 the API was installed for; `/api/v1/namespaces/{namespace}/instances` any other."""
 
 
+STATIC = "/static-docs"
+
+
 def create_app(kube: Kube, *, namespace: str) -> FastAPI:
-    app = FastAPI(title="Hopper Instance API", version="1", description=DESCRIPTION)
+    # /docs and /redoc with their scripts, stylesheet and favicon served from the package
+    # (under STATIC): FastAPI's own pages load them from public CDNs, blank when air-gapped.
+    app = FastAPIOffline(
+        title="Hopper Instance API", version="1", description=DESCRIPTION, static_url=STATIC
+    )
     metrics = ApiMetrics()
     app.state.store, app.state.gate = Store(kube), Gate(kube)
     app.state.namespace, app.state.metrics = namespace, metrics

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TypedDict
 
 import aiohttp
 from fastapi import FastAPI, Request
@@ -31,6 +31,14 @@ _FIELDS = {
     "spec.state": "status",
     "spec": "",
 }
+
+
+class Cause(TypedDict, total=False):
+    """One cause of the API server's 422 (a metav1.StatusCause)."""
+
+    field: str
+    message: str
+    reason: str
 
 
 class ApiError(Exception):
@@ -63,7 +71,7 @@ def body_field(path: str) -> str:
 
 def refused_fields(error: KubeError) -> list[FieldError]:
     """The causes of the API server's 422 (schema, CEL), as the original's errors."""
-    causes: Iterable[Mapping[str, Any]] = error.details.get("causes") or ()
+    causes: Iterable[Cause] = error.details.get("causes") or ()
     found = [
         FieldError(
             field=body_field(str(cause.get("field") or "")),

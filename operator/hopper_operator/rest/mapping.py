@@ -14,10 +14,12 @@ import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
+from hopper_operator.api import wire
 from hopper_operator.api.enums import ConditionType, DesiredState, Phase, Scope
 from hopper_operator.api.meta import API_VERSION, KIND, Annotation, parse_time
+from hopper_operator.api.wire import InstanceBody, Json, MetaBody, SpecBody
 from hopper_operator.rest.schemas import (
     Instance,
     InstanceCreate,
@@ -30,24 +32,28 @@ from hopper_operator.rest.schemas import (
     Status,
 )
 
+# An instance as the store and its cache hold it: the Kube client's decoded JSON.
 Object = Mapping[str, Any]
 
 
+def body(obj: Object) -> InstanceBody:
+    """The instance as the API server sent it, typed for `api.wire` and `core.verbs`."""
+    return cast(InstanceBody, obj)
+
+
 def phase_of(obj: Object) -> Phase:
-    """The observed phase; an object the operator has not yet seen is Created."""
-    phase = str((obj.get("status") or {}).get("phase"))
-    return Phase(phase) if phase in set(Phase) else Phase.CREATED
+    return wire.phase_of(body(obj))
 
 
 def parent_of(obj: Object) -> str | None:
-    return ((obj.get("spec") or {}).get("parentRef") or {}).get("name")
+    return wire.parent_of(body(obj))
 
 
 def _annotations(obj: Object) -> Mapping[str, str]:
     return (obj.get("metadata") or {}).get("annotations") or {}
 
 
-def _runtime_metadata(obj: Object) -> dict[str, Any]:
+def _runtime_metadata(obj: Object) -> Json:
     try:
         value = json.loads(_annotations(obj).get(Annotation.RUNTIME_METADATA, "{}"))
     except ValueError:
@@ -55,15 +61,16 @@ def _runtime_metadata(obj: Object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _updated_at(meta: Mapping[str, Any]) -> datetime | None:
+def _updated_at(meta: MetaBody) -> datetime | None:
     times = [parse_time(entry.get("time")) for entry in meta.get("managedFields") or ()]
     known = [moment for moment in times if moment is not None]
     return max(known, default=parse_time(meta.get("creationTimestamp")))
 
 
 def to_instance(obj: Object) -> Instance:
-    meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
-    status = obj.get("status") or {}
+    instance = body(obj)
+    meta, spec = instance.get("metadata") or {}, instance.get("spec") or {}
+    status = instance.get("status") or {}
     return Instance(
         id=meta.get("name", ""),
         name=spec.get("displayName") or meta.get("name", ""),
@@ -86,23 +93,23 @@ def new_id(scope: Scope) -> str:
     return f"{scope.value.lower()}-{secrets.token_hex(4)}"
 
 
-def to_manifest(body: InstanceCreate, *, name: str, caller: str) -> dict[str, Any]:
+def to_manifest(create: InstanceCreate, *, name: str, caller: str) -> InstanceBody:
     """The object a create asks for: at rest in Created (spec.state Stopped, which a
     never-started instance already satisfies), as the original's explicit start wants."""
-    spec: dict[str, Any] = {
-        "scope": body.scope.value,
+    spec: SpecBody = {
+        "scope": create.scope.value,
         "state": DesiredState.STOPPED.value,
-        "instanceType": body.instance_type.value,
-        "displayName": body.name,
-        "config": body.config,
+        "instanceType": create.instance_type.value,
+        "displayName": create.name,
+        "config": create.config,
     }
-    if body.parent_id:
-        spec["parentRef"] = {"name": body.parent_id}
-    if body.description is not None:
-        spec["description"] = body.description
-    annotations = {Annotation.CREATED_BY.value: body.created_by or caller}
-    if body.runtime_metadata:
-        annotations[Annotation.RUNTIME_METADATA.value] = json.dumps(body.runtime_metadata)
+    if create.parent_id:
+        spec["parentRef"] = {"name": create.parent_id}
+    if create.description is not None:
+        spec["description"] = create.description
+    annotations = {Annotation.CREATED_BY.value: create.created_by or caller}
+    if create.runtime_metadata:
+        annotations[Annotation.RUNTIME_METADATA.value] = json.dumps(create.runtime_metadata)
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,
@@ -111,42 +118,41 @@ def to_manifest(body: InstanceCreate, *, name: str, caller: str) -> dict[str, An
     }
 
 
-def update_patch(body: InstanceUpdate, old: Object) -> dict[str, Any]:
+def update_patch(update: InstanceUpdate, old: Object) -> Json:
     """The merge patch of an update's fields other than `status` (a lifecycle request)."""
-    spec: dict[str, Any] = {}
-    if body.name is not None:
-        spec["displayName"] = body.name
-    if body.description is not None:
-        spec["description"] = body.description
-    if body.config is not None:
-        spec["config"] = replaced_config(old, body.config)
-    patch: dict[str, Any] = {"spec": spec} if spec else {}
-    if body.runtime_metadata is not None:
-        value = json.dumps(body.runtime_metadata)
+    spec: Json = {}
+    if update.name is not None:
+        spec["displayName"] = update.name
+    if update.description is not None:
+        spec["description"] = update.description
+    if update.config is not None:
+        spec["config"] = replaced_config(old, update.config)
+    patch: Json = {"spec": spec} if spec else {}
+    if update.runtime_metadata is not None:
+        value = json.dumps(update.runtime_metadata)
         patch["metadata"] = {"annotations": {Annotation.RUNTIME_METADATA.value: value}}
     return patch
 
 
-def replaced_config(old: Object, new: Mapping[str, Any]) -> dict[str, Any]:
+def replaced_config(old: Object, new: Json) -> Json:
     """`new` as a merge patch over the stored config: a merge patch merges maps, so every
     key the new config drops, at any depth, is set to null (PUT replaces the config)."""
-    stored = (old.get("spec") or {}).get("config") or {}
-    replacing: dict[str, Any] = _replacing(stored, new)
-    return replacing
+    return _replaced((body(old).get("spec") or {}).get("config") or {}, new)
 
 
-def _replacing(old: Any, new: Any) -> Any:
-    if not (isinstance(old, Mapping) and isinstance(new, Mapping)):
-        return new
+def _replaced(old: Mapping[str, object], new: Mapping[str, object]) -> Json:
     dropped = dict.fromkeys(key for key in old if key not in new)
     return {**dropped, **{key: _replacing(old.get(key), value) for key, value in new.items()}}
 
 
+def _replacing(old: object, new: object) -> object:
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        return _replaced(old, new)
+    return new
+
+
 def status_body(obj: Object) -> InstanceStatus:
-    conditions = (obj.get("status") or {}).get("conditions") or ()
-    ready: Mapping[str, Any] = next(
-        (c for c in conditions if c.get("type") == ConditionType.READY), {}
-    )
+    ready = wire.condition(body(obj), ConditionType.READY)
     return InstanceStatus(
         id=(obj.get("metadata") or {}).get("name", ""),
         status=Status.of(phase_of(obj)),

@@ -7,7 +7,7 @@ import json
 import logging
 import time
 import uuid
-from typing import Any
+from collections.abc import Mapping
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -82,7 +82,7 @@ def _limited(receive: Receive) -> Receive:
     return receiving
 
 
-async def _reply(send: Send, status: int, body: Any) -> None:
+async def _reply(send: Send, status: int, body: Mapping[str, str]) -> None:
     payload = json.dumps(body).encode()
     headers = [
         (b"content-type", b"application/json"),

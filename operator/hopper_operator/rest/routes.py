@@ -11,12 +11,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
 from hopper_operator.api.enums import Phase, Scope
+from hopper_operator.api.meta import restart_token
 from hopper_operator.core.tree import parent_scope_error
+from hopper_operator.core.verbs import Verb
 from hopper_operator.kube.client import ConflictError, NotFoundError
-from hopper_operator.rest import mapping, verbs
+from hopper_operator.rest import lifecycle, mapping
 from hopper_operator.rest.access import requires
 from hopper_operator.rest.errors import ApiError, InvalidError
-from hopper_operator.rest.lifecycle import carry_out
 from hopper_operator.rest.schemas import (
     AnyCaseScope,
     AnyCaseStatus,
@@ -70,9 +71,9 @@ async def _read(
         raise ApiError(404, f"Instance {name} not found") from None
 
 
-def _answer(response: Response, obj: mapping.Object, arrived: bool = True) -> Instance:
+def _answer(response: Response, obj: mapping.Object, done: bool = True) -> Instance:
     response.headers["ETag"] = f'"{obj["metadata"].get("resourceVersion", "")}"'
-    if not arrived:
+    if not done:
         response.status_code = 202
     return mapping.to_instance(obj)
 
@@ -151,29 +152,33 @@ async def update_instance(
     wait: Wait = True,
     within: Timeout = 30.0,
 ) -> Instance:
-    """Change an instance; a `status` is a lifecycle request, as the verb to that status."""
+    """Change an instance; a `status` is a lifecycle request, as the verb to that status.
+    The whole request is judged before one write: a refused one changes nothing."""
     obj = await _read(store, request, id, fresh=True)
     version = obj["metadata"]["resourceVersion"]
     expected = if_match.removeprefix("W/").strip('"') if if_match else None
     if expected is not None and expected != version:
         raise ApiError(412, f"Instance {id} changed: If-Match {if_match}, now {version}")
-    verb = verbs.verb_for(body.status, mapping.phase_of(obj)) if body.status else None
-    if body.status and verb is None:
-        now = mapping.phase_of(obj).value.lower()
-        raise ApiError(400, f"Invalid status transition from {now} to {body.status.value}")
-    patch = mapping.update_patch(body, obj)
-    if patch:
-        try:
-            obj = await store.patch(request.state.namespace, id, patch, version=version)
-        except ConflictError:
-            code = 412 if expected else 409
-            raise ApiError(code, f"Instance {id} changed meanwhile; read it again") from None
-    done: mapping.Object
-    done, arrived = obj, True
+    verb = lifecycle.put_verb(body.status.phase if body.status else None, obj)
+    token = restart_token()
+    try:
+        obj = await lifecycle.write(
+            store,
+            obj,
+            verb,
+            token,
+            fields=lambda seen: mapping.update_patch(body, seen),
+            # With If-Match, only onto the version the caller read.
+            attempts=1 if expected else lifecycle.ATTEMPTS,
+        )
+    except ConflictError:
+        code = 412 if expected else 409
+        raise ApiError(code, f"Instance {id} changed meanwhile; read it again") from None
+    done = True
     if verb is not None:
-        done, arrived = await carry_out(store, obj, verb, wait=wait, within=within)
+        obj, done = await lifecycle.follow(store, obj, verb, token, wait=wait, within=within)
     logger.info("%s updated instance %s/%s", user, request.state.namespace, id)
-    return _answer(response, done, arrived)
+    return _answer(response, obj, done)
 
 
 async def delete_instance(
@@ -188,11 +193,11 @@ async def delete_instance(
     namespace = request.state.namespace
     obj = await _read(store, request, id, fresh=True)
     children = mapping.children_of(await store.list(namespace), id)
-    refused = verbs.delete_refusal(obj, len(children))
+    refused = lifecycle.delete_refusal(obj, len(children))
     if refused:
         raise ApiError(*refused)
     if mapping.phase_of(obj) is not Phase.TERMINATED:
-        await carry_out(store, obj, verbs.Verb.TERMINATE, wait=False, within=1)
+        await lifecycle.perform(store, obj, Verb.TERMINATE, wait=False, within=1)
     if purge:
         await store.delete(namespace, id)
     logger.info("%s deleted instance %s/%s (purge: %s)", user, namespace, id, purge)
@@ -239,7 +244,7 @@ async def get_status(
     return mapping.status_body(await _read(store, request, id))
 
 
-def _verb_route(verb: verbs.Verb) -> Callable[..., Awaitable[Instance]]:
+def _verb_route(verb: Verb) -> Callable[..., Awaitable[Instance]]:
     async def act(
         *,
         id: str,
@@ -252,13 +257,14 @@ def _verb_route(verb: verbs.Verb) -> Callable[..., Awaitable[Instance]]:
     ) -> Instance:
         obj = await _read(store, request, id, fresh=True)
         logger.info("%s: %s instance %s/%s", user, verb.value, request.state.namespace, id)
-        done, arrived = await carry_out(store, obj, verb, wait=wait, within=within)
-        return _answer(response, done, arrived)
+        obj, done = await lifecycle.perform(store, obj, verb, wait=wait, within=within)
+        return _answer(response, obj, done)
 
     act.__name__ = f"{verb.value}_instance"
     act.__doc__ = (
-        f"{verb.value.capitalize()} the instance: 200 once its status got there, "
-        "202 if `timeout` passed first (or `wait=false`)."
+        f"{verb.value.capitalize()} the instance: 200 once it got there (Ready, the latest "
+        "spec observed), 202 if `timeout` passed first (or `wait=false`), 409 at once "
+        "with the Stalled condition's message if it is stalled."
     )
     return act
 
@@ -279,6 +285,6 @@ def router(prefix: str, *, namespaced: bool = False) -> APIRouter:
     routes.add_api_route("/{id}/children", list_children, methods=["GET"])
     routes.add_api_route("/{id}/hierarchy", get_hierarchy, methods=["GET"])
     routes.add_api_route("/{id}/status", get_status, methods=["GET"])
-    for verb in verbs.Verb:
+    for verb in Verb:
         routes.add_api_route(f"/{{id}}/{verb.value}", _verb_route(verb), methods=["POST"])
     return routes

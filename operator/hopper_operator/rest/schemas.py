@@ -9,25 +9,26 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from hopper_operator.api.enums import InstanceType, Phase, Scope
 from hopper_operator.api.names import INSTANCE_NAME, Accepts
+from hopper_operator.api.wire import Json
 
 InstanceId = Annotated[str, Accepts(INSTANCE_NAME, "an instance id")]
 
 
-def _upper(value: Any) -> Any:
+def _upper(value: object) -> object:
     return value.upper() if isinstance(value, str) else value
 
 
-def _capitalised(value: Any) -> Any:
+def _capitalised(value: object) -> object:
     return value.capitalize() if isinstance(value, str) else value
 
 
-def _lower(value: Any) -> Any:
+def _lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
 
 
@@ -72,8 +73,8 @@ class InstanceCreate(BaseModel):
         default=InstanceType.PERSISTENT, description="persistent, ephemeral or temporary."
     )
     parent_id: InstanceId | None = Field(default=None, description="The parent's id.")
-    config: dict[str, Any] = Field(default_factory=dict)
-    runtime_metadata: dict[str, Any] = Field(default_factory=dict)
+    config: Json = Field(default_factory=dict)
+    runtime_metadata: Json = Field(default_factory=dict)
     description: str | None = None
     created_by: str | None = Field(
         default=None, description="Who created it; default: the caller's Kubernetes user."
@@ -85,8 +86,8 @@ class InstanceUpdate(BaseModel):
 
     name: str | None = None
     status: AnyCaseStatus | None = None
-    config: dict[str, Any] | None = None
-    runtime_metadata: dict[str, Any] | None = None
+    config: Json | None = None
+    runtime_metadata: Json | None = None
     description: str | None = None
 
 
@@ -99,8 +100,8 @@ class Instance(BaseModel):
     status: Status
     instance_type: str
     parent_id: str | None
-    config: dict[str, Any]
-    runtime_metadata: dict[str, Any]
+    config: Json
+    runtime_metadata: Json
     description: str | None
     created_at: datetime | None
     updated_at: datetime | None

@@ -3,7 +3,8 @@
 It keeps the objects it was sent by path and answers as the API server does where the
 controller depends on it: resourceVersions grow on every write, a stale one is refused
 (409), a create of an existing object is refused (409), a patch of a missing object is
-404, a delete of a missing one is quietly done. Errors can be scripted per call.
+404, a delete of a missing one is quietly done and one of another uid or version refused
+(409). Errors can be scripted per call.
 """
 
 from __future__ import annotations
@@ -92,6 +93,12 @@ class RecordingKube:
         current = self.objects.get(path, {})
         return self._stamp(path, apply_merge_patch(current, body))
 
-    async def delete(self, path: str) -> None:
-        self._record("delete", path, None)
+    async def delete(self, path: str, *, preconditions: Mapping[str, Any] | None = None) -> None:
+        self._record("delete", path, {"preconditions": preconditions} if preconditions else None)
+        current = self.objects.get(path)
+        if current is not None and preconditions:
+            meta = current["metadata"]
+            for key in ("uid", "resourceVersion"):
+                if key in preconditions and preconditions[key] != meta.get(key):
+                    raise ConflictError(409, f"Precondition failed: {key}")
         self.objects.pop(path, None)

@@ -14,8 +14,8 @@ PATH = instance_path("ns", "g")
 CM = config_map_path("ns", "g-config")
 
 
-def instance(version: str = "10") -> dict[str, object]:
-    return {"metadata": {"name": "g", "namespace": "ns", "resourceVersion": version}}
+def instance(version: str = "10", uid: str = "u1") -> dict[str, object]:
+    return {"metadata": {"name": "g", "namespace": "ns", "resourceVersion": version, "uid": uid}}
 
 
 def metadata_then_status(version: str = "10") -> tuple[Request, ...]:
@@ -44,6 +44,22 @@ async def test_a_refused_precondition_stops_the_pass() -> None:
     with pytest.raises(ConflictError):
         await Executor(kube).run(Requests(metadata_then_status("10"), ()))
     assert kube.sent == [("merge-patch", PATH)]  # the status patch was never sent
+
+
+async def test_the_instance_delete_carries_its_uid_and_the_version_last_written() -> None:
+    kube = RecordingKube()
+    kube.put(PATH, instance("10"))
+    status = {"status": {"phase": "Terminated"}}
+    delete = Request(Method.DELETE, PATH, Target.INSTANCE, {"preconditions": {"uid": "u1"}}, "10")
+    patch = Request(Method.MERGE_PATCH, f"{PATH}/status", Target.INSTANCE, status, "10")
+    await Executor(kube).run(Requests((patch, delete), ()))
+    assert kube.calls[-1].body == {"preconditions": {"uid": "u1", "resourceVersion": "100"}}
+    assert PATH not in kube.objects
+    # Recreated under the same name meanwhile: another uid, so the delete is refused.
+    kube.put(PATH, instance("10", uid="u2"))
+    with pytest.raises(ConflictError):
+        await Executor(kube).run(Requests((delete,), ()))
+    assert PATH in kube.objects
 
 
 async def test_a_missing_object_is_not_found_and_a_missing_delete_is_done() -> None:
