@@ -1,4 +1,5 @@
-"""The objects the views read, as the API server sends them: only the fields read.
+"""A Deployment as the workload view reads it, as the API server sends it: only the fields
+read (the instance's own body is `api.wire`'s).
 
 Typed for the reader; nothing checks them at run time (a view reads each field with a
 default, and validates spec and status with the API models).
@@ -8,36 +9,7 @@ from __future__ import annotations
 
 from typing import TypedDict
 
-
-class OwnerReferenceBody(TypedDict, total=False):
-    apiVersion: str
-    kind: str
-    name: str
-    uid: str
-    controller: bool
-    blockOwnerDeletion: bool
-
-
-class ObjectMeta(TypedDict, total=False):
-    """The metadata a view reads, as the API server sends it."""
-
-    namespace: str
-    name: str
-    uid: str
-    generation: int
-    resourceVersion: str
-    labels: dict[str, str]
-    annotations: dict[str, str]
-    ownerReferences: list[OwnerReferenceBody]
-    finalizers: list[str]
-    deletionTimestamp: str
-    creationTimestamp: str
-
-
-class InstanceBody(TypedDict, total=False):
-    metadata: ObjectMeta
-    spec: object  # validated by HopperInstanceSpec
-    status: object  # validated by HopperInstanceStatus
+from hopper_operator.api.wire import MetaBody
 
 
 class DeploymentCondition(TypedDict, total=False):
@@ -59,6 +31,6 @@ class DeploymentStatus(TypedDict, total=False):
 
 
 class DeploymentBody(TypedDict, total=False):
-    metadata: ObjectMeta
+    metadata: MetaBody
     spec: DeploymentSpec
     status: DeploymentStatus

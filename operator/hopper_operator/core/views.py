@@ -19,14 +19,8 @@ from pydantic import ValidationError
 from hopper_operator.api.enums import ConditionType, Phase, Scope
 from hopper_operator.api.meta import API_VERSION, KIND, Annotation, parse_time
 from hopper_operator.api.models import HopperInstanceSpec, HopperInstanceStatus
-from hopper_operator.core.bodies import (
-    DeploymentBody,
-    DeploymentSpec,
-    DeploymentStatus,
-    InstanceBody,
-    ObjectMeta,
-    OwnerReferenceBody,
-)
+from hopper_operator.api.wire import InstanceBody, MetaBody, OwnerReferenceBody
+from hopper_operator.core.bodies import DeploymentBody, DeploymentSpec, DeploymentStatus
 
 
 class SpecFields(TypedDict):
@@ -178,7 +172,7 @@ def _stored_status(raw: object) -> StatusFields:
 
 def instance_view(raw: Mapping[str, object]) -> InstanceView:
     body = cast(InstanceBody, raw)
-    meta = body.get("metadata", ObjectMeta())
+    meta = body.get("metadata", MetaBody())
     # Strings most instances share (namespace, label keys and values, finalizers) are
     # interned: one copy for all, where each body brings its own.
     return InstanceView(
@@ -227,7 +221,7 @@ class WorkloadView:
 
 def workload_view(raw: Mapping[str, object]) -> WorkloadView:
     body = cast(DeploymentBody, raw)
-    meta = body.get("metadata", ObjectMeta())
+    meta = body.get("metadata", MetaBody())
     spec = body.get("spec") or DeploymentSpec()
     status = body.get("status") or DeploymentStatus()
     up_to_date = int(status.get("observedGeneration", 0)) >= int(meta.get("generation", 1))
