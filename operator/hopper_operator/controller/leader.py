@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from typing import TypedDict, cast
 
 from hopper_operator.kube.client import TRANSIENT_ERRORS, ConflictError, Kube, NotFoundError
+from hopper_operator.kube.versions import guarded
 
 logger = logging.getLogger(__name__)
 
@@ -136,15 +137,13 @@ class LeaderElector:
             return
         assert self._lease is not None
         stamp = _stamp(self._now())
-        patch = {
-            "metadata": {"resourceVersion": self._lease["metadata"]["resourceVersion"]},
-            "spec": {
-                "holderIdentity": None,
-                "leaseDurationSeconds": 1,
-                "acquireTime": stamp,
-                "renewTime": stamp,
-            },
+        released: LeaseSpec = {
+            "holderIdentity": None,
+            "leaseDurationSeconds": 1,
+            "acquireTime": stamp,
+            "renewTime": stamp,
         }
+        patch = guarded({"spec": released}, self._lease["metadata"]["resourceVersion"])
         try:
             async with asyncio.timeout(self.timings.retry_period):
                 self._lease = cast(Lease, await self._kube.merge_patch(self._path, patch))
@@ -238,10 +237,7 @@ class LeaderElector:
         if spec.get("holderIdentity") != self.identity:
             changes["acquireTime"] = stamp
             changes["leaseTransitions"] = spec.get("leaseTransitions", 0) + 1
-        patch = {
-            "metadata": {"resourceVersion": self._lease["metadata"]["resourceVersion"]},
-            "spec": changes,
-        }
+        patch = guarded({"spec": changes}, self._lease["metadata"]["resourceVersion"])
         try:
             self._observe(await self._kube.merge_patch(self._path, patch))
         except ConflictError:
