@@ -47,22 +47,36 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if result["lifecycle"]["errors"] == 0 else 1
 
 
-def report(record: dict[str, object]) -> str:
-    lines = [f"REST Instance API, N={record['n']}, {record['reads']} reads per way "
-             f"({time.strftime('%Y-%m-%d')}):", "",
-             "| read | API p50 ms | API p99 ms | direct p50 ms | direct p99 ms | p50 ratio |",
-             "|---|---|---|---|---|---|"]  # fmt: skip
-    for key, title in (
-        ("get_one", "GET one instance"),
-        ("list_filtered", "list scope=PROJECT, 100 of N"),
-    ):
+def table(record: dict[str, object], first: str, second: str, cases: dict[str, str]) -> list[str]:
+    """A comparison table: each case's `api` side under `first`, its `direct` under `second`."""
+    lines = [f"| read | {first} p50 ms | {first} p99 ms | {second} p50 ms | {second} p99 ms "
+             "| p50 ratio |", "|---|---|---|---|---|---|"]  # fmt: skip
+    for key, title in cases.items():
         case = record[key]
         assert isinstance(case, dict)
         api, direct = case["api"], case["direct"]
         lines.append(f"| {title} | {api['p50_ms']} | {api['p99_ms']} | {direct['p50_ms']} | "
                      f"{direct['p99_ms']} | {case['p50_ratio']} |")  # fmt: skip
+    return lines
+
+
+def report(record: dict[str, object]) -> str:
+    lines = [f"REST Instance API, N={record['n']}, {record['reads']} reads per way "
+             f"({time.strftime('%Y-%m-%d')}):", ""]  # fmt: skip
+    lines += table(
+        record,
+        "API",
+        "direct",
+        {"get_one": "GET one instance", "list_filtered": "list scope=PROJECT, 100 of N"},
+    )
+    lines += ["", "MCP tools (POST /mcp) against the REST routes, same run:", ""]
+    lines += table(record, "MCP", "REST", {
+        "mcp_get_one": "hopper_get_instance / GET one",
+        "mcp_list_filtered": "hopper_list_instances / list, 100 of N",
+    })  # fmt: skip
     lines += [
         "",
+        f"MCP idle sessions: {record['mcp_idle']}",
         f"lifecycle: {record['lifecycle']}",
         f"API memory (MiB): {record['api_memory_mb']}",
     ]

@@ -73,6 +73,41 @@ async def compare(
     }
 
 
+def mcp_call(
+    api: httpx.AsyncClient, tool: str, arguments: dict[str, Any]
+) -> Callable[[], Awaitable[httpx.Response]]:
+    """A tools/call POSTed to /mcp as an agent's client sends it once initialized (the server
+    is stateless: no session to open first). A refusal (isError) fails the bench."""
+    headers = {"Accept": "application/json, text/event-stream",
+               "MCP-Protocol-Version": "2025-11-25"}  # fmt: skip
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": tool, "arguments": arguments}}  # fmt: skip
+
+    async def call() -> httpx.Response:
+        response = await api.post("/mcp", json=body, headers=headers)
+        if '"isError":true' in response.text.replace(" ", ""):
+            raise BenchError(f"{tool} refused: {response.text[:300]}")
+        return response
+
+    return call
+
+
+async def idle_sessions_memory(api: httpx.AsyncClient, pid: int, sessions: int) -> dict[str, Any]:
+    """The API's RSS before and after `sessions` clients initialized and went idle (stateless:
+    the server keeps nothing for them)."""
+    before = memory_mb(pid)
+    headers = {"Accept": "application/json, text/event-stream"}
+    hello = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+             "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                        "clientInfo": {"name": "bench", "version": "1"}}}  # fmt: skip
+    answers = await asyncio.gather(
+        *(api.post("/mcp", json=hello, headers=headers) for _ in range(sessions))
+    )
+    if any(answer.status_code != 200 for answer in answers):
+        raise BenchError(f"initialize answered {Counter(a.status_code for a in answers)}")
+    return {"sessions": sessions, "rss_before_mb": before, "rss_after_mb": memory_mb(pid)}
+
+
 async def setup(control: Api, namespace: str) -> str:
     """The namespace, and a token of a ServiceAccount allowed everything on instances in it
     (through a RoleBinding: each request still costs the API its reviews, cached)."""
@@ -187,8 +222,21 @@ async def run_rest(
                     params={"labelSelector": "hopper.dev/scope=PROJECT", "limit": 100},
                 ),
             )
+            # The MCP face, against the same REST routes in the same run (issue 28).
+            mcp_get = await compare(
+                reads,
+                mcp_call(api, "hopper_get_instance", {"id": GLOBAL}),
+                lambda: api.get(f"/api/v1/instances/{GLOBAL}"),
+            )
+            mcp_list = await compare(
+                reads,
+                mcp_call(api, "hopper_list_instances", {"scope": ["PROJECT"], "limit": 100}),
+                lambda: api.get("/api/v1/instances", params={"scope": "PROJECT", "limit": 100}),
+            )
+            idle = await idle_sessions_memory(api, served.pid, 100)
             verbs = await served.guard(lifecycle(api, control, namespace, concurrent))
         return {"kind": "rest", "n": n, "reads": reads, "get_one": one, "list_filtered": listed,
+                "mcp_get_one": mcp_get, "mcp_list_filtered": mcp_list, "mcp_idle": idle,
                 "lifecycle": verbs, "api_memory_mb": memory_mb(served.pid)}  # fmt: skip
     finally:
         served.stop()

@@ -47,10 +47,12 @@ def test_the_api_values_reach_the_pod() -> None:
         "default",
         *("--set", "api.namespace=team-a", "--set", "api.certSecret=api-tls"),
         *("--set", "api.serviceMonitor.enabled=true", "--set", "api.replicas=1"),
+        *("--set", "api.stream.heartbeatSeconds=5", "--set", "api.stream.maxStreams=50"),
     )
     pod = one(docs, "Deployment", NAME)["spec"]["template"]["spec"]
     args = pod["containers"][0]["args"]
     assert {"--namespace=team-a", "--cert-dir=/etc/hopper-operator/api-certs"} <= set(args)
+    assert {"--stream-heartbeat=5", "--max-streams=50", "--stream-buffer=1024"} <= set(args)
     assert {"name": "api-certs", "secret": {"secretName": "api-tls"}} in pod["volumes"]
     monitor = one(docs, "ServiceMonitor", NAME)
     (endpoint,) = monitor["spec"]["endpoints"]
@@ -60,3 +62,17 @@ def test_the_api_values_reach_the_pod() -> None:
 
 def test_the_api_can_be_left_out() -> None:
     assert not [doc for doc in render("default", "--set", "api.enabled=false") if is_api(doc)]
+
+
+def test_mcp_is_served_by_the_api_pods_as_the_values_say() -> None:
+    def args(*values: str) -> list[str]:
+        docs = render("default", *(flag for value in values for flag in ("--set", value)))
+        pod = one(docs, "Deployment", NAME)["spec"]["template"]["spec"]
+        found: list[str] = pod["containers"][0]["args"]
+        return found
+
+    assert "--mcp-max-subscriptions=100" in args()  # on by default, writing
+    assert "--mcp-read-only" not in args() and "--no-mcp" not in args()
+    read_only = args("mcp.readOnly=true", "mcp.maxSubscriptions=7")
+    assert {"--mcp-read-only", "--mcp-max-subscriptions=7"} <= set(read_only)
+    assert "--no-mcp" in args("mcp.enabled=false")

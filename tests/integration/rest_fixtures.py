@@ -50,7 +50,7 @@ async def client_for(
         ) as client:
             yield client
     finally:
-        await app.state.store.cache.close()
+        await app.state.informers.close()
 
 
 @pytest.fixture

@@ -7,6 +7,9 @@ import argparse
 from hopper_operator.cli.process import configure_logging, event_loop_runner
 from hopper_operator.kube.login import own_namespace
 from hopper_operator.rest.server import ApiSettings, serve
+from hopper_operator.rest.stream import StreamSettings
+
+STREAM = StreamSettings()
 
 
 def add_command(
@@ -31,6 +34,14 @@ def add_command(
         action="store_true",
         help="serve plain HTTP (development and tests only: bearer tokens travel in clear)",
     )
+    stream = api.add_argument_group("event streams (?watch=true)")
+    for flag, kind, default, what in (
+        ("--stream-heartbeat", float, STREAM.heartbeat, "seconds of quiet before a heartbeat"),
+        ("--stream-lifetime", float, STREAM.lifetime, "seconds a stream lives at most"),
+        ("--stream-buffer", int, STREAM.buffer, "events a slow client may fall behind"),
+        ("--max-streams", int, STREAM.limit, "open streams per replica, 503 beyond"),
+    ):
+        stream.add_argument(flag, type=kind, default=default, help=f"{what} (default {default:g})")
     api.add_argument("--log-format", choices=("plain", "json"), default="plain")
     api.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return api
@@ -43,11 +54,19 @@ def run(args: argparse.Namespace) -> int:
         address=args.address,
         port=args.port,
         cert_dir=args.cert_dir,
+        stream=StreamSettings(
+            heartbeat=args.stream_heartbeat,
+            lifetime=args.stream_lifetime,
+            buffer=args.stream_buffer,
+            limit=args.max_streams,
+        ),
     )
     # Imported here: cryptography costs memory that `run`, which parses these flags too, never needs.
     from hopper_operator.kube.tls import self_signed_context
 
     tls = None if args.plain_http or args.cert_dir else self_signed_context("hopper-operator-api")
+    from hopper_operator.cli.mcp import api_add_ons
+
     with event_loop_runner() as runner:
-        runner.run(serve(settings, tls=tls))
+        runner.run(serve(settings, tls=tls, add_ons=api_add_ons(args)))
     return 0

@@ -1,4 +1,5 @@
-"""`hopper-operator`: run the operator, serve the REST Instance API, or print the CRD."""
+"""`hopper-operator`: run the operator, serve the REST Instance API or the MCP face, or print
+the CRD."""
 
 from __future__ import annotations
 
@@ -134,6 +135,12 @@ def _api(args: argparse.Namespace) -> int:
     from hopper_operator.cli import api
 
     return api.run(args) if _logged_in(args) else 1
+
+
+def _mcp(args: argparse.Namespace) -> int:
+    from hopper_operator.cli import mcp
+
+    return mcp.run(args) if _logged_in(args) else 1
 
 
 def _crd(_: argparse.Namespace) -> int:
@@ -305,6 +312,12 @@ def parser() -> argparse.ArgumentParser:
     api = add_api(commands)
     _login_flags(api)
     api.set_defaults(func=_api)
+    from hopper_operator.cli import mcp
+
+    mcp.api_flags(api)
+    agents = mcp.add_command(commands)
+    _login_flags(agents)
+    agents.set_defaults(func=_mcp)
     return root
 
 

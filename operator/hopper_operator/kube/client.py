@@ -198,8 +198,11 @@ class Kube:
         ) as response:
             return response.status, await response.read(), response.headers.get("Retry-After")
 
-    async def watch(self, path: str, query: Mapping[str, str]) -> AsyncIterator[dict[str, Any]]:
-        """The events of a watch on `path` (`watch=1` added), until the server ends it."""
+    async def watch(
+        self, path: str, query: Mapping[str, str], *, opened: Callable[[], None] | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The events of a watch on `path` (`watch=1` added), until the server ends it;
+        `opened` is called once the server has accepted it (a quiet watch sends nothing)."""
         session = self._open()
         # No read timeout: a watch is quiet until something changes; `timeoutSeconds` in
         # the query (or the caller's own deadline) bounds it.
@@ -225,6 +228,8 @@ class Kube:
                     raw = await response.read()
                     payload = cast(Status, json.loads(raw) if raw else {})
                     raise _error(response.status, payload, response.headers.get("Retry-After"))
+                if opened is not None:
+                    opened()
                 async for line in response.content:
                     if line.strip():
                         yield json.loads(line)

@@ -232,7 +232,7 @@ def kubeconfig_login(
         certificate_path=configuration.cert_file,
         private_key_path=configuration.key_file,
         proxy_url=configuration.proxy,
-        default_namespace=_str_or_none(_context(config, context).get("namespace")),
+        default_namespace=namespace_of(config, context),
         expiration=refresh_at(
             getattr(loader, "expiry", None), now or datetime.datetime.now(datetime.UTC)
         ),
@@ -250,8 +250,10 @@ def _user(config: Config, context: str) -> dict[str, object]:
     return dict(users[0]) if users else {}
 
 
-def _str_or_none(value: object) -> str | None:
-    return value if isinstance(value, str) else None
+def namespace_of(config: Config, context: str) -> str | None:
+    """The namespace `context` names, if any."""
+    namespace = _context(config, context).get("namespace")
+    return namespace if isinstance(namespace, str) and namespace else None
 
 
 def kubeconfig(

@@ -25,8 +25,9 @@ def revision(resource_version: str | None) -> int:
         return 0
 
 
-def revision_of(obj: Mapping[str, object]) -> int:
-    return revision(resource_version(obj))
+def version_of(obj: Mapping[str, object] | None) -> int:
+    """The object's resourceVersion as a number (0 if it has none)."""
+    return revision(resource_version(obj or {}))
 
 
 def guarded(body: Mapping[str, object], version: str) -> dict[str, object]:

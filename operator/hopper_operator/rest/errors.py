@@ -83,12 +83,18 @@ def refused_fields(error: KubeError) -> list[FieldError]:
     return found or [FieldError(field="body", message=error.message, type="Invalid")]
 
 
+UNAVAILABLE = "The Kubernetes API server cannot be reached now; retry later."
+
+
+def retry_after(error: KubeError | None = None) -> int:
+    return int(error.retry_after if error and error.retry_after else RETRY_AFTER)
+
+
 def unavailable(error: KubeError | None = None) -> JSONResponse:
-    seconds = error.retry_after if error and error.retry_after else RETRY_AFTER
     return JSONResponse(
-        {"detail": "The Kubernetes API server cannot be reached now; retry later."},
+        {"detail": UNAVAILABLE},
         status_code=503,
-        headers={"Retry-After": str(int(seconds))},
+        headers={"Retry-After": str(retry_after(error))},
     )
 
 
@@ -101,17 +107,27 @@ def internal(request: Request, error: BaseException) -> JSONResponse:
     )
 
 
-def from_kube(request: Request, error: KubeError) -> JSONResponse:
-    """A KubeError no route expected: refused input, the server away, or our own fault."""
+def expected(error: KubeError) -> ApiError | InvalidError | None:
+    """A KubeError no route expected, as what the caller is told: refused input (422), the
+    server away (503), gone (404), changed (409); None: our own fault."""
     if error.status == 422:
-        return validation(refused_fields(error))
+        return InvalidError(refused_fields(error))
     if error.status == 429 or error.status >= 500:
-        return unavailable(error)
+        return ApiError(503, UNAVAILABLE, {"Retry-After": str(retry_after(error))})
     if error.status == 404:
-        return JSONResponse({"detail": "Instance not found"}, status_code=404)
+        return ApiError(404, "Instance not found")
     if error.status == 409:
-        return JSONResponse({"detail": "The instance changed meanwhile; retry"}, status_code=409)
+        return ApiError(409, "The instance changed meanwhile; retry")
     # 400, and 401/403 to our own ServiceAccount: a fault here, never the caller's.
+    return None
+
+
+def from_kube(request: Request, error: KubeError) -> JSONResponse:
+    told = expected(error)
+    if isinstance(told, InvalidError):
+        return validation(told.errors)
+    if isinstance(told, ApiError):
+        return JSONResponse({"detail": told.detail}, told.status, headers=told.headers)
     return internal(request, error)
 
 

@@ -10,19 +10,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
-from hopper_operator.api.enums import Phase, Scope
 from hopper_operator.api.meta import restart_token
-from hopper_operator.core.tree import parent_scope_error
 from hopper_operator.core.verbs import Verb
-from hopper_operator.kube.client import ConflictError, NotFoundError
-from hopper_operator.rest import lifecycle, mapping
-from hopper_operator.rest.access import requires
-from hopper_operator.rest.errors import ApiError, InvalidError
+from hopper_operator.kube.client import ConflictError
+from hopper_operator.rest import lifecycle, mapping, service
+from hopper_operator.rest.access import requires, requires_read
+from hopper_operator.rest.errors import ApiError
 from hopper_operator.rest.schemas import (
     AnyCaseScope,
     AnyCaseStatus,
     ErrorDetail,
-    FieldError,
     Hierarchy,
     Instance,
     InstanceCreate,
@@ -34,6 +31,7 @@ from hopper_operator.rest.schemas import (
     ValidationErrorBody,
 )
 from hopper_operator.rest.store import Store
+from hopper_operator.rest.stream import EventStream, Streams, token
 
 logger = logging.getLogger(__name__)
 
@@ -57,18 +55,34 @@ Wait = Annotated[bool, Query(description="wait until the instance gets there")]
 Timeout = Annotated[
     float, Query(alias="timeout", gt=0, le=300, description="seconds to wait before a 202")
 ]
+Watch = Annotated[
+    bool,
+    Query(description="stream the changes as server-sent events (docs/instance-api.md)"),
+]
+LastEventId = Annotated[
+    str | None, Header(description="with `watch`: resume after this event's id")
+]
+STREAMED = ERRORS | {
+    200: {"content": {"text/event-stream": {}}, "description": "the instance(s), or a stream"}
+}
+
+
+async def _stream(
+    request: Request, store: Store, where: Callable[[mapping.Object], bool] | None, *,
+    single: bool, last_event_id: str | None,
+) -> EventStream:  # fmt: skip
+    streams: Streams = request.app.state.streams
+    namespace = request.state.namespace
+    informer, since = store.cache.informer(namespace), store.cache.newest_write(namespace)
+    return await streams.open(
+        informer, after=token(last_event_id), where=where, single=single, since=since
+    )
 
 
 async def _read(
     store: Store, request: Request, name: str, *, fresh: bool = False
 ) -> mapping.Object:
-    """The instance, from the cache; `fresh` (for a write): from the API server."""
-    try:
-        if fresh:
-            return await store.get(request.state.namespace, name)
-        return await store.read(request.state.namespace, name)
-    except NotFoundError:
-        raise ApiError(404, f"Instance {name} not found") from None
+    return await service.read(store, request.state.namespace, name, fresh=fresh)
 
 
 def _answer(response: Response, obj: mapping.Object, done: bool = True) -> Instance:
@@ -87,22 +101,7 @@ async def create_instance(
     user: Annotated[str, Depends(requires("create"))],
 ) -> Instance:
     """Create an instance: `created`, not started (POST .../{id}/start starts it)."""
-    namespace = request.state.namespace
-    if body.parent_id:
-        try:
-            parent = await store.get(namespace, body.parent_id)
-        except NotFoundError:
-            raise ApiError(404, f"Parent instance {body.parent_id} not found") from None
-        problem = parent_scope_error(body.scope, Scope(parent["spec"]["scope"]))
-        if problem:
-            field = FieldError(field="body -> parent_id", message=problem, type="parent_scope")
-            raise InvalidError([field])
-    name = body.id or mapping.new_id(body.scope)
-    try:
-        created = await store.create(namespace, mapping.to_manifest(body, name=name, caller=user))
-    except ConflictError:
-        raise ApiError(409, f"Instance {name} already exists") from None
-    logger.info("%s created instance %s/%s", user, namespace, name)
+    created = await service.create(store, request.state.namespace, body, user=user)
     return _answer(response, created)
 
 
@@ -110,7 +109,7 @@ async def list_instances(
     *,
     request: Request,
     store: StoreDep,
-    _: Annotated[str, Depends(requires("list"))],
+    _: Annotated[str, Depends(requires_read("list"))],
     scope: Annotated[list[AnyCaseScope], Query()] = [],  # noqa: B006  FastAPI copies it
     status: Annotated[list[AnyCaseStatus], Query()] = [],  # noqa: B006
     parent_id: str | None = None,
@@ -119,13 +118,19 @@ async def list_instances(
     sort_order: SortOrder = SortOrder.DESC,
     skip: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-) -> InstanceList:
-    """List instances: filters combine, `total` counts every match."""
+    watch: Watch = False,
+    last_event_id: LastEventId = None,
+) -> InstanceList | EventStream:
+    """List instances: filters combine, `total` counts every match. With `watch=true`:
+    the matching instances and their changes as server-sent events (no sort or page)."""
     query = mapping.ListQuery(
         frozenset(scope), frozenset(status), parent_id, root_only, sort_by, sort_order, skip, limit
     )
-    objects = await store.list(request.state.namespace)
-    return mapping.page(objects, query)
+    if watch:
+        filtered = scope or status or parent_id is not None or root_only
+        where = (lambda obj: mapping.matches(mapping.Row.of(obj), query)) if filtered else None
+        return await _stream(request, store, where, single=False, last_event_id=last_event_id)
+    return await service.page(store, request.state.namespace, query)
 
 
 async def get_instance(
@@ -134,10 +139,17 @@ async def get_instance(
     request: Request,
     response: Response,
     store: StoreDep,
-    _: Annotated[str, Depends(requires("get"))],
-) -> Instance:
-    """One instance; its ETag is its resourceVersion (for If-Match on PUT)."""
-    return _answer(response, await _read(store, request, id))
+    _: Annotated[str, Depends(requires_read("get"))],
+    watch: Watch = False,
+    last_event_id: LastEventId = None,
+) -> Instance | EventStream:
+    """One instance; its ETag is its resourceVersion (for If-Match on PUT). With
+    `watch=true`: it and its changes as server-sent events, until it is deleted."""
+    obj = await _read(store, request, id)
+    if watch:
+        where = lambda seen: seen["metadata"]["name"] == id  # noqa: E731
+        return await _stream(request, store, where, single=True, last_event_id=last_event_id)
+    return _answer(response, obj)
 
 
 async def update_instance(
@@ -190,17 +202,7 @@ async def delete_instance(
     purge: bool = False,
 ) -> Response:
     """The original's soft delete: terminate and keep; `purge=true` removes the object."""
-    namespace = request.state.namespace
-    obj = await _read(store, request, id, fresh=True)
-    children = mapping.children_of(await store.list(namespace), id)
-    refused = lifecycle.delete_refusal(obj, len(children))
-    if refused:
-        raise ApiError(*refused)
-    if mapping.phase_of(obj) is not Phase.TERMINATED:
-        await lifecycle.perform(store, obj, Verb.TERMINATE, wait=False, within=1)
-    if purge:
-        await store.delete(namespace, id)
-    logger.info("%s deleted instance %s/%s (purge: %s)", user, namespace, id, purge)
+    await service.delete(store, request.state.namespace, id, user=user, purge=purge)
     return Response(status_code=204)
 
 
@@ -228,9 +230,7 @@ async def get_hierarchy(
     _: Annotated[str, Depends(requires("list"))],
 ) -> Hierarchy:
     """The subtree under the instance, itself at depth 0."""
-    root = await _read(store, request, id)
-    tree, total = mapping.hierarchy(root, await store.list(request.state.namespace))
-    return Hierarchy(root=tree, total_instances=total)
+    return await service.hierarchy(store, request.state.namespace, id)
 
 
 async def get_status(
@@ -255,10 +255,16 @@ def _verb_route(verb: Verb) -> Callable[..., Awaitable[Instance]]:
         wait: Wait = True,
         within: Timeout = 30.0,
     ) -> Instance:
-        obj = await _read(store, request, id, fresh=True)
-        logger.info("%s: %s instance %s/%s", user, verb.value, request.state.namespace, id)
-        obj, done = await lifecycle.perform(store, obj, verb, wait=wait, within=within)
-        return _answer(response, obj, done)
+        done, arrived = await service.act(
+            store,
+            request.state.namespace,
+            id,
+            Verb(verb.value),
+            user=user,
+            wait=wait,
+            within=within,
+        )
+        return _answer(response, done, arrived)
 
     act.__name__ = f"{verb.value}_instance"
     act.__doc__ = (
@@ -278,8 +284,11 @@ def router(prefix: str, *, namespaced: bool = False) -> APIRouter:
         shown = path == ""
         routes.add_api_route(path, create_instance, methods=["POST"], status_code=201,
                              include_in_schema=shown)  # fmt: skip
-        routes.add_api_route(path, list_instances, methods=["GET"], include_in_schema=shown)
-    routes.add_api_route("/{id}", get_instance, methods=["GET"])
+        routes.add_api_route(path, list_instances, methods=["GET"], include_in_schema=shown,
+                             response_model=InstanceList, responses=STREAMED)  # fmt: skip
+    routes.add_api_route(
+        "/{id}", get_instance, methods=["GET"], response_model=Instance, responses=STREAMED
+    )
     routes.add_api_route("/{id}", update_instance, methods=["PUT"])
     routes.add_api_route("/{id}", delete_instance, methods=["DELETE"], status_code=204)
     routes.add_api_route("/{id}/children", list_children, methods=["GET"])

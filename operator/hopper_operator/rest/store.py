@@ -1,8 +1,9 @@
 """HopperInstances as the REST layer reads and writes them: the one Kube client, logged in
 as the API's own ServiceAccount (callers' rights are checked before, in `rest.access`).
 
-Reads answer from the watch-backed cache (`read`, `list`); a write is judged on a fresh
-read (`get`) and what the API server accepted is remembered in the cache at once."""
+Reads answer from the cache over the shared list-watch (`read`, `list`); a write is judged
+on a fresh read (`get`) and what the API server accepted is remembered in the cache at
+once; a wait follows the object on the same list-watch (no request opens a watch)."""
 
 from __future__ import annotations
 
@@ -10,19 +11,18 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from hopper_operator.kube.client import Kube, KubeError
-from hopper_operator.kube.versions import guarded
+from hopper_operator.kube.client import Kube
+from hopper_operator.kube.informer import Informers, Kind
+from hopper_operator.kube.versions import guarded, version_of
 from hopper_operator.resources.paths import instance_path
 from hopper_operator.rest.cache import Cache
 from hopper_operator.rest.mapping import Object
 
-WATCH_SECONDS = 60  # one watch request at most; the wait re-watches until its deadline
-
 
 class Store:
-    def __init__(self, kube: Kube) -> None:
+    def __init__(self, kube: Kube, informers: Informers) -> None:
         self.kube = kube
-        self.cache = Cache(kube)
+        self.cache = Cache(informers)
 
     async def get(self, namespace: str, name: str) -> dict[str, Any]:
         """Fresh from the API server: what a write is judged on."""
@@ -57,41 +57,42 @@ class Store:
     async def wait(
         self, obj: Object, done: Callable[[Object], bool], within: float
     ) -> tuple[Object, bool]:
-        """Watch `obj` from its resourceVersion until `done` says so, it is deleted, or
-        `within` seconds pass: the last version seen, and whether `done` (or gone) came first."""
+        """Follow `obj` past its resourceVersion (on the namespace's shared list-watch)
+        until `done` says so, it is deleted, or `within` seconds pass: the last version
+        seen, and whether `done` (or gone) came first."""
         last, arrived = obj, True
         try:
             async with asyncio.timeout(within):
                 while not done(last):
-                    last, gone = await self._watch_once(last, done)
+                    last, gone = await self._follow(last, done)
                     if gone:
                         return last, True
         except TimeoutError:
             arrived = False
-        # What the watch showed is as new as anything: the client's next read must not
-        # find the cache behind it.
+        # What the informer showed is as new as anything: the client's next read must
+        # not find the cache behind it.
         self.cache.remember(last)
         return last, arrived
 
-    async def _watch_once(self, obj: Object, done: Callable[[Object], bool]) -> tuple[Object, bool]:
+    async def _follow(self, obj: Object, done: Callable[[Object], bool]) -> tuple[Object, bool]:
+        """The changes of `obj` after its version until `done`, its deletion (True), or
+        the subscription's end (an overflow: the caller follows again from the last)."""
         meta = obj["metadata"]
-        query = {
-            "fieldSelector": f"metadata.name={meta['name']}",
-            "resourceVersion": meta["resourceVersion"],
-            "timeoutSeconds": str(WATCH_SECONDS),
-        }
-        last = obj
-        async for event in self.kube.watch(instance_path(meta["namespace"]), query):
-            kind, seen = event.get("type"), event.get("object") or {}
-            if kind == "ERROR":
-                # 410 Gone: the version is too old to watch from; read it afresh.
-                if seen.get("code") != 410:
-                    raise KubeError(int(seen.get("code") or 500), str(seen.get("message")))
-                return await self.get(meta["namespace"], meta["name"]), False
-            if kind == "DELETED":
-                return seen, True  # an Ephemeral instance goes once terminated
-            if kind in ("ADDED", "MODIFIED"):
-                last = seen
-                if done(last):
-                    break
+        informer = self.cache.informer(meta["namespace"])
+        last, name, reset = obj, meta["name"], False
+        key = meta["namespace"], name
+        subscription = await informer.subscribe(
+            after=version_of(obj), where=lambda seen: seen["metadata"]["name"] == name
+        )
+        async with subscription:
+            async for change in subscription:
+                if change.kind is Kind.DELETED:
+                    return change.obj or last, True  # an Ephemeral instance goes once terminated
+                reset = reset or change.kind is Kind.RESET
+                if reset and change.kind is Kind.SYNCED and informer.get(*key) is None:
+                    return last, True  # a fresh snapshot without it: gone meanwhile
+                if change.obj is not None:
+                    last = change.obj
+                    if done(last):
+                        break
         return last, False

@@ -1,22 +1,23 @@
-"""The watch-backed cache: relists, writes of ours newer than a list, deletions. The API
-server's list and watch are played by a small in-memory stand-in (the real ones:
-tests/integration/test_rest_api.py)."""
+"""The cache over the shared list-watch: relists, writes of ours newer than a list,
+deletions. The API server's list and watch are played by a small in-memory stand-in (the
+real ones: tests/integration/test_rest_api.py)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, cast
 
 import pytest
 
 from hopper_operator.kube.client import Kube, NotFoundError
+from hopper_operator.kube.informer import Informers
 from hopper_operator.rest import cache as cache_module
 from hopper_operator.rest.cache import Cache
 
 
-def obj(name: str, version: int, display: str = "") -> dict[str, Any]:
-    meta = {"name": name, "namespace": "ns", "resourceVersion": str(version)}
+def obj(name: str, version: int, display: str = "", uid: str = "") -> dict[str, Any]:
+    meta = {"name": name, "namespace": "ns", "resourceVersion": str(version), "uid": uid or name}
     return {"metadata": meta, "spec": {"displayName": display or name}}
 
 
@@ -35,8 +36,11 @@ class Server:
         self.lists += 1
         return {"metadata": {"resourceVersion": str(self.version)}, "items": list(self.items)}
 
-    async def watch(self, path: str, query: Mapping[str, str]) -> AsyncIterator[dict[str, Any]]:
+    async def watch(
+        self, path: str, query: Mapping[str, str], *, opened: Callable[[], None]
+    ) -> AsyncIterator[dict[str, Any]]:
         self.watched_from.append(query["resourceVersion"])
+        opened()
         while (event := await self.events.get()) is not None:
             yield event
             # Resumed: the cache has handled the event and asks for the next one.
@@ -57,9 +61,9 @@ async def turns(count: int = 100) -> None:
 @pytest.fixture
 async def cached() -> AsyncIterator[tuple[Cache, Server]]:
     server = Server([obj("a", 5), obj("b", 6)], 7)
-    cache = Cache(cast(Kube, server))
+    cache = Cache(Informers(cast(Kube, server)))
     yield cache, server
-    await cache.close()
+    await cache.informers.close()
 
 
 async def test_reads_follow_the_watch(cached: tuple[Cache, Server]) -> None:
@@ -103,7 +107,7 @@ async def test_a_delete_of_ours_hides_the_object_until_the_watch_agrees(
     assert [o["metadata"]["name"] for o in await cache.list("ns")] == ["b"]
     await server.events.put({"type": "DELETED", "object": obj("a", 9)})
     await settle(server)
-    cache.remember(obj("a", 10, "again"))  # created anew by us
+    cache.remember(obj("a", 10, "again", uid="a2"))  # created anew by us
     assert (await cache.get("ns", "a"))["spec"]["displayName"] == "again"
 
 
@@ -129,7 +133,7 @@ async def test_out_of_sync_it_never_answers_from_memory(monkeypatch: pytest.Monk
 
     monkeypatch.setattr(cache_module, "SYNC_WAIT", 0.01)
     server = Away([obj("a", 5)], 7)
-    cache = Cache(cast(Kube, server))
+    cache = Cache(Informers(cast(Kube, server)))
     try:
         assert [o["metadata"]["name"] for o in await cache.list("ns")] == ["a"]
         server.events.put_nowait({"type": "ERROR", "object": {"code": 500, "message": "down"}})
@@ -137,4 +141,4 @@ async def test_out_of_sync_it_never_answers_from_memory(monkeypatch: pytest.Monk
         with pytest.raises(OSError, match="refused"):
             await cache.list("ns")
     finally:
-        await cache.close()
+        await cache.informers.close()
