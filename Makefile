@@ -24,7 +24,7 @@ chart-tools:
 	tools/helm/build.sh >/dev/null
 	tools/promtool/build.sh >/dev/null
 
-## dev: local control plane + CRD + samples + operator in the foreground; Ctrl-C stops all
+## dev: local control plane + CRD + samples + operator (webhooks registered) + REST API in the foreground; Ctrl-C stops all
 dev: $(STAMP) controlplane
 	$(BIN)/hopper-localcluster dev $(DEV_ARGS)
 
@@ -69,7 +69,7 @@ lint: $(STAMP)
 	$(BIN)/mypy bench tools/krew
 	$(BIN)/lint-imports
 
-## manifests: the CRD from the pydantic models (into the chart's crds/), then manifests/ and the README's values table from the chart
+## manifests: the CRD from the pydantic models (into the chart's crds/), then manifests/ and docs/install.md's values table from the chart
 manifests: $(STAMP) chart-tools
 	$(BIN)/hopper-operator crd > charts/hopper-operator/crds/hopperinstances.hopper.dev.yaml
 	$(BIN)/python -m scripts.chart manifests
@@ -82,6 +82,7 @@ release: $(STAMP) chart-tools
 bench: $(STAMP) controlplane
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 	$(BIN)/python bench/rest.py $(REST_BENCH_ARGS)
+	$(BIN)/python bench/stream.py $(STREAM_BENCH_ARGS)
 
 ## kind-e2e: on a machine with Docker + kind: cluster, image, manifests, samples Ready (KIND_E2E_ARGS=--keep keeps it)
 kind-e2e:

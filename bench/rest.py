@@ -12,13 +12,18 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 from hopperbench.rest import run_rest
 from run import RESULTS, exclusive, machine
 
 from hopper_localcluster import ControlPlane
 from hopper_localcluster.crd import install_crd
+
+Work = Callable[[ControlPlane, Path], Coroutine[Any, Any, dict[str, Any]]]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +32,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reads", type=int, default=200, help="timed reads per way")
     parser.add_argument("--concurrent", type=int, default=200, help="lifecycle requests at once")
     args = parser.parse_args(argv)
+    record = on_own_plane(
+        "rest", lambda plane, logs: run_rest(plane, args.n, args.reads, args.concurrent, logs)
+    )
+    print(report(record))
+    return 0 if record["lifecycle"]["errors"] == 0 else 1
+
+
+def on_own_plane(kind: str, work: Work) -> dict[str, Any]:
+    """`work` on a local control plane of its own, with the machine-wide bench lock held
+    and its logs in bench/results/KIND-STAMP-logs; its record written to KIND-STAMP.json."""
     started = datetime.now(UTC)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     with exclusive():
@@ -34,17 +49,16 @@ def main(argv: list[str] | None = None) -> int:
         plane.start()
         try:
             install_crd(plane.env())
-            logs = RESULTS / f"rest-{stamp}-logs"
+            logs = RESULTS / f"{kind}-{stamp}-logs"
             logs.mkdir(parents=True, exist_ok=True)
-            result = asyncio.run(run_rest(plane, args.n, args.reads, args.concurrent, logs))
+            result = asyncio.run(work(plane, logs))
         finally:
             plane.stop()
     record = {"started": started.isoformat(timespec="seconds"), "machine": machine(),
-              "command": " ".join(["bench/rest.py", *sys.argv[1:]]), **result}  # fmt: skip
+              "command": " ".join([f"bench/{kind}.py", *sys.argv[1:]]), **result}  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"rest-{stamp}.json").write_text(json.dumps(record, indent=2) + "\n")
-    print(report(record))
-    return 0 if result["lifecycle"]["errors"] == 0 else 1
+    (RESULTS / f"{kind}-{stamp}.json").write_text(json.dumps(record, indent=2) + "\n")
+    return record
 
 
 def table(record: dict[str, object], first: str, second: str, cases: dict[str, str]) -> list[str]:

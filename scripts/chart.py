@@ -1,6 +1,6 @@
 """The Helm chart is the one source of the deployment manifests; this renders it.
 
-    python -m scripts.chart manifests        manifests/*.yaml and the README's values table
+    python -m scripts.chart manifests        manifests/*.yaml and docs/install.md's values table
     python -m scripts.chart release 0.2.0    dist/hopper-operator-0.2.0.yaml (one file to
                                              apply) and dist/hopper-operator-0.2.0.tgz
 
@@ -27,7 +27,7 @@ CHART = ROOT / "charts" / "hopper-operator"
 VALUES = CHART / "values.yaml"
 CRD = ROOT / CRD_FILE
 MANIFESTS = ROOT / "manifests"
-README = ROOT / "README.md"
+VALUES_PAGE = ROOT / "docs" / "install.md"  # holds the values table
 DIST = ROOT / "dist"
 RELEASE = "hopper-operator"
 NAMESPACE = "hopper-system"
@@ -109,7 +109,7 @@ def rendered_manifests() -> dict[str, str]:
     return {name: files[name] for name in order} | {"kustomization.yaml": kustomization(order)}
 
 
-# -- the README's values table -------------------------------------------------------------
+# -- the values table (docs/install.md) ----------------------------------------------------
 
 
 def documented_values(text: str) -> Iterator[tuple[str, str]]:
@@ -147,9 +147,9 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def readme_with_table(readme: str, table: str) -> str:
-    start, end = readme.index(TABLE_START) + len(TABLE_START), readme.index(TABLE_END)
-    return readme[:start] + "\n" + table + readme[end:]
+def with_values_table(page: str, table: str) -> str:
+    start, end = page.index(TABLE_START) + len(TABLE_START), page.index(TABLE_END)
+    return page[:start] + "\n" + table + page[end:]
 
 
 # -- commands --------------------------------------------------------------------------------
@@ -161,11 +161,12 @@ def write_manifests() -> None:
         stale.unlink()
     for name, text in files.items():
         (MANIFESTS / name).write_text(text)
-    write_readme()
+    write_values_table()
 
 
-def write_readme() -> None:
-    README.write_text(readme_with_table(README.read_text(), values_table(VALUES.read_text())))
+def write_values_table() -> None:
+    page = VALUES_PAGE.read_text()
+    VALUES_PAGE.write_text(with_values_table(page, values_table(VALUES.read_text())))
 
 
 def release(version: str, dist: Path = DIST) -> tuple[Path, Path]:
@@ -200,7 +201,7 @@ def main(argv: Sequence[str]) -> int:
         case ["manifests"]:
             write_manifests()
         case ["readme"]:
-            write_readme()
+            write_values_table()
         case ["release", version]:
             for path in release(version):
                 print(path.relative_to(ROOT))

@@ -4,11 +4,14 @@ kube-apiserver (same run, interleaved), concurrent lifecycle requests, and the A
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ssl
 import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -136,8 +139,10 @@ async def setup(control: Api, namespace: str) -> str:
     return str(answer["status"]["token"])
 
 
-def manifest(name: str, scope: str, parent: str | None = None) -> dict[str, Any]:
-    spec: dict[str, Any] = {"scope": scope, "state": "Stopped"}
+def manifest(
+    name: str, scope: str, parent: str | None = None, state: str = "Stopped"
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {"scope": scope, "state": state}
     if parent:
         spec["parentRef"] = {"name": parent}
     return {"apiVersion": "hopper.dev/v1alpha1", "kind": "HopperInstance",
@@ -185,28 +190,59 @@ async def lifecycle(
             "errors": sum(n for code, n in codes.items() if code != 200)}  # fmt: skip
 
 
-async def run_rest(
-    plane: ControlPlane, n: int, reads: int, concurrent: int, logs: Path
-) -> dict[str, Any]:
-    namespace = f"rest-{int(time.time())}"
+@dataclass
+class Deployed:
+    """The operator and the API on one namespace, and the bench's two ways in."""
+
+    namespace: str
+    server: str  # kube-apiserver's URL
+    tls: ssl.SSLContext
+    control: Api  # the admin, straight to kube-apiserver
+    operator: OperatorProcess
+    served: ApiProcess
+    token: str  # a ServiceAccount's, for the API
+
+
+@contextlib.asynccontextmanager
+async def deployed(plane: ControlPlane, kind: str, logs: Path) -> AsyncIterator[Deployed]:
+    """A fresh namespace, the operator and `hopper-operator api` on it; all gone after."""
+    namespace = f"{kind}-{int(time.time())}"
     server, tls = tls_from_kubeconfig(plane.kubeconfig)
     control = Api(server, tls, "hopper-bench/1", 40)
-    operator = OperatorProcess(operator_command(None), plane.env(), logs / "rest-operator.log")
-    served = ApiProcess(plane.env(), logs / "rest-api.log")
+    operator = OperatorProcess(operator_command(None), plane.env(), logs / f"{kind}-operator.log")
+    served = ApiProcess(plane.env(), logs / f"{kind}-api.log")
     try:
         token = await setup(control, namespace)
         operator.start(namespace)
         served.start(namespace)
-        tree = [manifest(GLOBAL, "GLOBAL")]
-        tree += [manifest(f"p{i}", "PROJECT", GLOBAL) for i in range(n - 1)]
-        await create_all(control, namespace, tree)
+        yield Deployed(namespace, server, tls, control, operator, served, token)
+    finally:
+        served.stop()
+        operator.stop()
+        await control.request("DELETE", f"/api/v1/namespaces/{namespace}", ok=(404,))
+        await control.close()
+
+
+def tree(n: int, state: str = "Stopped") -> list[dict[str, Any]]:
+    """A GLOBAL and n - 1 PROJECTs under it."""
+    return [manifest(GLOBAL, "GLOBAL", state=state)] + [
+        manifest(f"p{i}", "PROJECT", GLOBAL, state=state) for i in range(n - 1)
+    ]
+
+
+async def run_rest(
+    plane: ControlPlane, n: int, reads: int, concurrent: int, logs: Path
+) -> dict[str, Any]:
+    async with deployed(plane, "rest", logs) as on:
+        namespace, control, operator, served = on.namespace, on.control, on.operator, on.served
+        await create_all(control, namespace, tree(n))
         await operator.guard(labelled(control, namespace, n - 1, 120 + n * 0.3))
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = {"Authorization": f"Bearer {on.token}"}
         limits = httpx.Limits(max_connections=concurrent + 10)
         async with (
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{served.port}", headers=headers,
                               timeout=400, limits=limits) as api,
-            httpx.AsyncClient(base_url=server, verify=tls, timeout=60) as direct,
+            httpx.AsyncClient(base_url=on.server, verify=on.tls, timeout=60) as direct,
         ):  # fmt: skip
             await served.guard(_up(api))
             one = await compare(
@@ -238,11 +274,6 @@ async def run_rest(
         return {"kind": "rest", "n": n, "reads": reads, "get_one": one, "list_filtered": listed,
                 "mcp_get_one": mcp_get, "mcp_list_filtered": mcp_list, "mcp_idle": idle,
                 "lifecycle": verbs, "api_memory_mb": memory_mb(served.pid)}  # fmt: skip
-    finally:
-        served.stop()
-        operator.stop()
-        await control.request("DELETE", f"/api/v1/namespaces/{namespace}", ok=(404,))
-        await control.close()
 
 
 async def _up(api: httpx.AsyncClient) -> None:

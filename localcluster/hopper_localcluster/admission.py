@@ -1,6 +1,6 @@
-"""Webhook configurations that send kube-apiserver's reviews of one namespace's
-HopperInstances to operators on 127.0.0.1, as the chart's send them to its Service: what
-the admission tests and the bench run the operator's webhooks behind."""
+"""Webhook configurations that send kube-apiserver's reviews of HopperInstances to
+operators on 127.0.0.1, as the chart's send them to its Service: what `dev`, the admission
+tests and the bench run the operator's webhooks behind."""
 
 from __future__ import annotations
 
@@ -17,11 +17,12 @@ def plural(configuration: dict[str, Any]) -> str:
 
 
 def configurations(
-    name: str, ports: list[int], namespace: str, *, timeout_seconds: int = 5
+    name: str, ports: list[int], namespace: str | None, *, timeout_seconds: int = 5
 ) -> list[dict[str, Any]]:
     """Both configurations as the chart writes them, one webhook per replica's port (the
-    chart has one Service in front of every replica; here each replica is its own URL), and
-    only for `namespace`, so no other test's instances are judged."""
+    chart has one Service in front of every replica; here each replica is its own URL).
+    Only for `namespace`, so no other test's instances are judged; None: every namespace,
+    as the chart when it watches them all. No caBundle: the operator publishes its CA."""
 
     def webhook(kind: str, path: str, port: int, operations: list[str]) -> dict[str, Any]:
         hook: dict[str, Any] = {
@@ -41,8 +42,10 @@ def configurations(
             "sideEffects": "None",
             "timeoutSeconds": timeout_seconds,
             "admissionReviewVersions": ["v1"],
-            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
         }
+        if namespace is not None:
+            names = {"kubernetes.io/metadata.name": namespace}
+            hook["namespaceSelector"] = {"matchLabels": names}
         if kind == "MutatingWebhookConfiguration":
             hook["reinvocationPolicy"] = "Never"
         return hook

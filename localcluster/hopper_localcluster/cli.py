@@ -1,7 +1,7 @@
 """`hopper-localcluster`: the local cluster the project develops and tests against.
 
-`dev` brings up a control plane with the CRD, the samples, a stand-in kubelet and the
-operator in the foreground. Flags it does not know go to `hopper-operator run` as they are
+`dev` brings up a control plane with the CRD, the samples, a stand-in kubelet, the
+operator (its admission webhooks registered) and the REST API in the foreground. Flags it does not know go to `hopper-operator run` as they are
 (`hopper-localcluster dev --workers 4 -v`).
 """
 

@@ -1,14 +1,18 @@
 """`hopper-localcluster dev`: the whole product on this machine, in one command.
 
 Starts a local control plane, installs the CRD, applies the samples, runs a stand-in
-kubelet (so workloads become available), the operator, watching every namespace as the
-deployed one does, and the REST Instance API (plain HTTP on localhost), in the foreground. Ctrl-C, SIGTERM or SIGHUP (a closed terminal)
-stop the operator, then everything else; nothing is left running or on disk.
+kubelet (so workloads become available), the operator, watching every namespace and
+serving the admission webhooks as the deployed one does (both webhook configurations
+registered, calling it on 127.0.0.1), and the REST Instance API (plain HTTP on localhost),
+in the foreground. Ctrl-C, SIGTERM or SIGHUP (a closed terminal) stop the operator, then
+everything else; nothing is left running or on disk (the webhook configurations live in
+the control plane's etcd, removed with it).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import subprocess
 import sys
@@ -16,7 +20,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 
-from hopper_localcluster import ControlPlane, ControlPlaneError, find_binary
+from hopper_localcluster import ControlPlane, ControlPlaneError, find_binary, free_ports
+from hopper_localcluster.admission import configurations
 from hopper_localcluster.binaries import repo_root
 from hopper_localcluster.crd import install_crd
 from hopper_localcluster.kubelet import StandInKubelet
@@ -25,6 +30,7 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 OPERATOR_STOP_SECONDS = 20
 API_PORT = 8180  # the REST Instance API of `dev`, on 127.0.0.1 only
 DEV_ACCOUNT = "dev"  # a ServiceAccount bound to `edit` in the samples' namespace: its token works
+WEBHOOKS = "hopper-operator"  # both webhook configurations' name, as the chart names them
 
 
 class Stopped(BaseException):
@@ -44,10 +50,11 @@ def _stop_on_signals() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def _kubectl(plane: ControlPlane, *args: str) -> None:
+def _kubectl(plane: ControlPlane, *args: str, input: str | None = None) -> None:
     result = subprocess.run(
         [str(find_binary("kubectl")), *args],
         env=plane.env(),
+        input=input,
         capture_output=True,
         text=True,
         check=False,
@@ -63,12 +70,28 @@ def _paste_line(plane: ControlPlane) -> str:
     return f'export KUBECONFIG={plane.kubeconfig} PATH="{":".join(paths)}:$PATH"'
 
 
-def _start_operator(plane: ControlPlane, operator_args: Sequence[str]) -> subprocess.Popen[bytes]:
-    """`hopper-operator run` in a child process, as it is deployed: every namespace.
+def _register_webhooks(plane: ControlPlane, port: int) -> None:
+    """Both webhook configurations, for every namespace, calling the operator on `port`.
 
-    No metrics port unless asked for: a second `dev` on the machine must not collide.
+    Registered before the operator serves: until it does, failurePolicy Ignore lets every
+    apply through, as in a cluster whose operator is down. The operator publishes its CA
+    into both (their caBundle), and kube-apiserver calls it from then on.
+    """
+    for body in configurations(WEBHOOKS, [port], None):
+        _kubectl(plane, "create", "-f", "-", input=json.dumps(body))
+
+
+def _start_operator(
+    plane: ControlPlane, operator_args: Sequence[str], webhook_port: int
+) -> subprocess.Popen[bytes]:
+    """`hopper-operator run` in a child process, as it is deployed: every namespace, the
+    admission webhooks served (its certificate for 127.0.0.1 and localhost by default).
+
+    No metrics port unless asked for, the webhooks on a free port: a second `dev` on the
+    machine must not collide.
     """
     command = [sys.executable, "-m", "hopper_operator.cli.main", "run", "--metrics-port=0"]
+    command += ["--webhook-port", str(webhook_port), "--webhook-configuration", WEBHOOKS]
     return subprocess.Popen([*command, *operator_args], env=plane.env())
 
 
@@ -98,7 +121,9 @@ def _stop_operator(operator: subprocess.Popen[bytes]) -> None:
         operator.wait()
 
 
-def _bring_up(plane: ControlPlane, kubelet: StandInKubelet, root: Path, namespace: str) -> None:
+def _bring_up(
+    plane: ControlPlane, kubelet: StandInKubelet, root: Path, namespace: str, webhook_port: int
+) -> None:
     plane.start()
     install_crd(plane.env())
     if namespace != "default":
@@ -109,6 +134,7 @@ def _bring_up(plane: ControlPlane, kubelet: StandInKubelet, root: Path, namespac
     _kubectl(plane, "create", "serviceaccount", DEV_ACCOUNT, "-n", namespace)
     _kubectl(plane, "create", "rolebinding", DEV_ACCOUNT, "--clusterrole=edit",
              f"--serviceaccount={namespace}:{DEV_ACCOUNT}", "-n", namespace)  # fmt: skip
+    _register_webhooks(plane, webhook_port)
     kubelet.start()
     print(
         "\nhopper-localcluster dev is up. In another terminal, paste:\n\n"
@@ -116,7 +142,9 @@ def _bring_up(plane: ControlPlane, kubelet: StandInKubelet, root: Path, namespac
         "then try: kubectl get hopper -A; kubectl hopper tree -A; kubectl hopper pause acme\n"
         "and the REST Instance API (docs/instance-api.md):\n\n"
         f"  {_curl_line(namespace)}\n\n"
-        f"The samples are in namespace {namespace}; the operator watches every namespace.\n"
+        f"The samples are in namespace {namespace}; the operator watches every namespace and\n"
+        f"serves the admission webhooks (https://127.0.0.1:{webhook_port}, registered as\n"
+        f"{WEBHOOKS}), as in a cluster: an apply under a parent of the wrong rank is refused.\n"
         "Ctrl-C here stops everything.\n",
         flush=True,
     )
@@ -132,11 +160,12 @@ def dev(operator_args: Sequence[str], *, namespace: str) -> int:
     kubelet = StandInKubelet(plane)
     operator: subprocess.Popen[bytes] | None = None
     api: subprocess.Popen[bytes] | None = None
+    (webhook_port,) = free_ports(1)
     code = 0
     with _stop_on_signals():
         try:
-            _bring_up(plane, kubelet, root, namespace)
-            operator = _start_operator(plane, operator_args)
+            _bring_up(plane, kubelet, root, namespace, webhook_port)
+            operator = _start_operator(plane, operator_args, webhook_port)
             api = _start_api(plane, namespace)
             operator.wait()
         except (KeyboardInterrupt, Stopped):

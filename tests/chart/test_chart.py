@@ -1,6 +1,6 @@
 """The Helm chart: it lints, renders each value set as asked, and is the one source of
-manifests/ and of the README's values table. (That the API server accepts every rendering
-is tests/integration/test_chart_install.py.)"""
+manifests/ and of docs/install.md's values table. (That the API server accepts every
+rendering is tests/integration/test_chart_install.py.)"""
 
 from __future__ import annotations
 
@@ -272,7 +272,7 @@ def test_monitoring_values_render_what_prometheus_needs() -> None:
 
 
 def test_every_value_is_documented() -> None:
-    """The README's table is made from `# --` comments: a value without one is missing."""
+    """The values table is made from `# --` comments: a value without one is missing."""
     text = chart.VALUES.read_text()
     documented = {key for key, _ in chart.documented_values(text)}
 
@@ -291,10 +291,10 @@ def test_every_value_is_documented() -> None:
     assert leaves(yaml.safe_load(text)) <= documented
 
 
-def test_readme_values_table_is_generated_from_values() -> None:
-    readme = chart.README.read_text()
+def test_values_table_is_generated_from_values() -> None:
+    page = chart.VALUES_PAGE.read_text()
     table = chart.values_table(chart.VALUES.read_text())
-    assert chart.readme_with_table(readme, table) == readme, "run `make manifests`"
+    assert chart.with_values_table(page, table) == page, "run `make manifests`"
 
 
 @pytest.mark.parametrize(

@@ -345,7 +345,8 @@ def test_uninstall_leaves_nothing_once_instances_are_deleted(installed: Kubectl)
 
 
 def test_uninstall_with_the_operator_gone_first_waits_on_finalizers(installed: Kubectl) -> None:
-    """The README's case: instances left and no operator to walk them down.
+    """Troubleshooting's case (docs/operations.md): instances left and no operator to walk
+    them down.
 
     (`kubectl delete -k manifests/` with instances left deletes them with the CRD; the
     operator, still terminating, usually finishes their walk-down first. If it has gone
@@ -392,7 +393,7 @@ def test_uninstall_with_the_operator_gone_first_waits_on_finalizers(installed: K
     # The CRD's cleanup deletes the instance; only its finalizer holds it (and the CRD).
     wait_for(held, timeout=30, what="the instance deleted but held by its finalizer")
 
-    # The way out the README gives: remove the finalizer by hand; the CRD then goes.
+    # The way out docs/operations.md gives: remove the finalizer by hand; the CRD then goes.
     patch = json.dumps({"metadata": {"finalizers": None}})
     kubectl(
         "patch",

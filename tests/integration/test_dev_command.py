@@ -8,13 +8,23 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
+from tests.integration.admission import wait_admitting
 from tests.integration.conftest import instance, wait_for
 
+from hopper_operator.api.enums import Scope
+from hopper_operator.core.tree import parent_scope_error
 
-def test_dev_comes_up_pauses_and_leaves_nothing_behind_when_killed(tmp_path: Path) -> None:
+WRONG_RANK = parent_scope_error(Scope.PROJECT, Scope.ORCHESTRATION)
+assert WRONG_RANK is not None
+
+
+def test_dev_comes_up_judges_applies_pauses_and_leaves_nothing_behind_when_killed(
+    tmp_path: Path,
+) -> None:
     log = (tmp_path / "dev.log").open("w+")
     dev = subprocess.Popen(
         [sys.executable, "-m", "hopper_localcluster.cli", "dev"],
@@ -37,7 +47,9 @@ def test_dev_comes_up_pauses_and_leaves_nothing_behind_when_killed(tmp_path: Pat
         names = {Path(p.exe()).name for p in children}
         assert {"etcd", "kube-apiserver", "kube-controller-manager"} <= names
 
-        def user(*args: str, input: str | None = None) -> str:
+        def kubectl(
+            *args: str, input: str | None = None, check: bool = True
+        ) -> subprocess.CompletedProcess[str]:
             result = subprocess.run(
                 ["kubectl", *args],
                 env=env,
@@ -47,8 +59,11 @@ def test_dev_comes_up_pauses_and_leaves_nothing_behind_when_killed(tmp_path: Pat
                 timeout=90,
                 check=False,
             )
-            assert result.returncode == 0, f"kubectl {args}: {result.stderr}"
-            return result.stdout
+            assert not check or result.returncode == 0, f"kubectl {args}: {result.stderr}"
+            return result
+
+        def user(*args: str, input: str | None = None) -> str:
+            return kubectl(*args, input=input).stdout
 
         def phases() -> dict[str, tuple[str, str]]:
             items = json.loads(user("get", "hopper", "-o", "json"))["items"]
@@ -78,6 +93,19 @@ def test_dev_comes_up_pauses_and_leaves_nothing_behind_when_killed(tmp_path: Pat
             "run" in p.cmdline() and "hopper_operator.cli.main" in p.cmdline() for p in children
         )
         assert "READY" in user("get", "hopper").splitlines()[0]
+        # As in a cluster, the webhooks judge an apply: a PROJECT under an ORCHESTRATION
+        # is refused with the Stalled message, the right rank goes through.
+        wait_admitting(kubectl, "default")
+
+        def dry_run(scope: str, parent: str) -> subprocess.CompletedProcess[str]:
+            child = json.dumps(instance("child", scope, parent=parent))
+            return kubectl("apply", "--dry-run=server", "-f", "-", input=child, check=False)
+
+        wrong = dry_run("PROJECT", "acme-web-release")
+        assert wrong.returncode != 0 and "denied the request" in wrong.stderr, wrong
+        assert WRONG_RANK in wrong.stderr, wrong.stderr
+        right = dry_run("ORCHESTRATION", "acme-web")
+        assert right.returncode == 0, right.stderr
         assert user("hopper", "tree").startswith("acme [GLOBAL] Running")
         # A newcomer's first move: a namespace of their own. The operator watches them all.
         user("create", "namespace", "mine")
@@ -103,8 +131,12 @@ def test_dev_comes_up_pauses_and_leaves_nothing_behind_when_killed(tmp_path: Pat
             what="the subtree Paused",
         )
     finally:
+        # The webhook configurations still call the stopped operator while the rest stops:
+        # nothing on the way down is judged by them, and nothing waits on them.
+        stopping = time.monotonic()
         dev.send_signal(signal.SIGTERM)  # as `kill` does: not the terminal's Ctrl-C
         dev.wait(timeout=60)
+        print(f"dev stopped {time.monotonic() - stopping:.1f}s after SIGTERM")
         log.close()
     assert dev.returncode == 0, Path(log.name).read_text()[-3000:]
     assert not [p for p in children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import re
+import select
 import shutil
+import signal
 import subprocess
 import sys
+import termios
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import yaml
 from tests.conftest import Kubectl
 from tests.integration.conftest import (
@@ -26,11 +34,17 @@ from hopper_localcluster import ControlPlane, kubectl_path
 from hopper_localcluster.kubelet import StandInKubelet
 
 
+def plugin_env(control_plane: ControlPlane) -> dict[str, str]:
+    """The control plane's admin, with the installed `kubectl-hopper` on PATH."""
+    env = control_plane.env()
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
 def plugin(
     control_plane: ControlPlane, *args: str, kubeconfig: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = control_plane.env()
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env = plugin_env(control_plane)
     if kubeconfig is not None:
         env["KUBECONFIG"] = str(kubeconfig)
     return subprocess.run(
@@ -142,3 +156,127 @@ def test_back_to_back_restarts_are_each_carried_out(
     assert waited.returncode == 0, waited.stderr
     cycle = ["Stopping", "Stopped", "Starting", "Running"]
     assert phases.phases["lone"][-12:] == cycle * 3, phases.phases["lone"]
+
+
+def watching_plugin(control_plane: ControlPlane, *args: str, **io: Any) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(kubectl_path()), "hopper", "tree", "--watch", *args],
+        env=plugin_env(control_plane),
+        stderr=subprocess.PIPE,
+        text=True,
+        **io,
+    )
+
+
+def interrupt(watch: subprocess.Popen[str]) -> None:
+    """Ctrl-C: exit 0, and the kubectl it ran (`get -w`, maybe a list) gone with it."""
+    children = psutil.Process(watch.pid).children()
+    watch.send_signal(signal.SIGINT)
+    assert watch.wait(timeout=15) == 0, watch.communicate()[1]
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+
+
+def kubectl_watching(watch: subprocess.Popen[str]) -> int | None:
+    """The pid of the `kubectl get -w` the plugin runs now (None between two)."""
+    for child in psutil.Process(watch.pid).children():
+        try:
+            if "--watch" in child.cmdline():
+                return child.pid
+        except psutil.Error:
+            pass
+    return None
+
+
+class Terminal:
+    """What a terminal shows: the frame after the last screen clear, read with a deadline."""
+
+    CLEAR = "\x1b[H\x1b[2J"
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.text = ""
+
+    def frame(self) -> str:
+        return self.text.rsplit(self.CLEAR, 1)[-1].replace("\r\n", "\n")
+
+    def wait_for(self, *lines: str, timeout: float = 90.0) -> str:
+        """Until the frame starts with one of `lines`' each (as the tree draws them)."""
+        deadline = time.monotonic() + timeout
+
+        def shown() -> bool:
+            drawn = [line.lstrip("│├└─ ") for line in self.frame().splitlines()]
+            return all(any(d.startswith(line) for d in drawn) for line in lines)
+
+        while not shown():
+            left = deadline - time.monotonic()
+            assert left > 0, f"not drawn: {lines}; the screen shows:\n{self.frame()}"
+            if select.select([self.fd], [], [], left)[0]:
+                self.text += os.read(self.fd, 1 << 16).decode(errors="replace")
+        return self.frame()
+
+
+def test_tree_watch_redraws_on_a_terminal_until_ctrl_c(
+    kubectl: Kubectl,
+    namespace: str,
+    operator: Operator,
+    kubelet: StandInKubelet,
+    control_plane: ControlPlane,
+) -> None:
+    apply(kubectl, namespace, instance("acme"), instance("acme-web", "PROJECT", parent="acme"))
+    screen, tty = os.openpty()
+    settings = termios.tcgetattr(tty)
+    watch = watching_plugin(control_plane, "-n", namespace, stdin=tty, stdout=tty)
+    terminal = Terminal(screen)
+    try:
+        terminal.wait_for("acme [GLOBAL] Running", "acme-web [PROJECT] Running")
+        assert plugin(control_plane, "-n", namespace, "pause", "acme").returncode == 0
+        frame = terminal.wait_for("acme [GLOBAL] Paused", "acme-web [PROJECT] Paused")
+        assert frame.splitlines()[1].startswith("└── acme-web [PROJECT]"), frame
+        interrupt(watch)
+        assert termios.tcgetattr(tty) == settings  # the terminal is left as it was
+    finally:
+        watch.kill()
+        os.close(tty)
+        os.close(screen)
+
+
+class Lines:
+    """The lines a piped process prints, collected as they come."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        assert process.stdout is not None
+        self._reader = threading.Thread(target=self.lines.extend, args=(process.stdout,))
+        self._reader.start()
+
+    def of(self, prefix: str) -> list[str]:
+        return [line.rstrip("\n") for line in list(self.lines) if line.startswith(prefix)]
+
+
+def test_tree_watch_piped_prints_a_line_per_change_across_namespaces(
+    kubectl: Kubectl,
+    namespace: str,
+    operator: Operator,
+    kubelet: StandInKubelet,
+    control_plane: ControlPlane,
+) -> None:
+    apply(kubectl, namespace, instance("acme"), instance("acme-web", "PROJECT", parent="acme"))
+    # kubectl's own timeout ends each watch after 2 s: the plugin starts it again
+    watch = watching_plugin(control_plane, "-A", "--request-timeout=2s", stdout=subprocess.PIPE)
+    printed = Lines(watch)
+    acme, web = f"{namespace}/acme ", f"{namespace}/acme-web "
+    try:
+        wait_for(lambda: f"{web}Running True Reconciled" in printed.of(web), what="web running")
+        first = wait_for(lambda: kubectl_watching(watch), what="kubectl get -w")
+        wait_for(lambda: kubectl_watching(watch) not in (None, first), what="a second watch")
+        assert plugin(control_plane, "-n", namespace, "pause", "acme").returncode == 0
+        wait_for(lambda: printed.of(web)[-1:] == [f"{web}Paused True Reconciled"], what="paused")
+        kubectl("delete", "hopperinstance", "acme-web", "-n", namespace, "--wait=false")
+        wait_for(lambda: printed.of(web)[-1:] == [f"{web}Deleted - -"], what="deleted")
+        interrupt(watch)
+    finally:
+        watch.kill()
+    for mine in (printed.of(acme), printed.of(web)):
+        assert all(re.fullmatch(r"\S+/\S+ [A-Z][a-z]+ (True|False|-) \S+", line) for line in mine)
+        assert all(a != b for a, b in itertools.pairwise(mine)), mine  # each once
+    assert printed.of(acme)[-1] == f"{acme}Paused True Reconciled"

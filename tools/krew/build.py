@@ -30,6 +30,7 @@ MODULES = (
     "cli/completion.py",
     "cli/kubectl_plugin.py",
     "cli/tree.py",
+    "cli/watching.py",
     "core/__init__.py",
     "core/lifecycle.py",
     "core/verbs.py",

@@ -13,13 +13,15 @@ archive with any Python 3.11, as krew installs it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import NoReturn
@@ -27,8 +29,8 @@ from typing import NoReturn
 from hopper_operator.api.enums import Phase
 from hopper_operator.api.meta import CRD_NAME, restart_token
 from hopper_operator.api.wire import InstanceBody
-from hopper_operator.cli import completion
-from hopper_operator.cli.tree import WaitResult, draw
+from hopper_operator.cli import completion, watching
+from hopper_operator.cli.tree import WaitResult, draw_scoped
 from hopper_operator.core.verbs import (
     Progress,
     Verb,
@@ -100,16 +102,29 @@ class Kubectl:
     flags: tuple[str, ...] = ()
 
     def __call__(self, *args: str) -> str:
-        binary = os.environ.get("KUBECTL", "kubectl")
-        try:
-            result = subprocess.run(
-                [binary, *self.flags, *args], capture_output=True, text=True, check=False
-            )
-        except OSError as error:
-            raise KubectlError(f"error: cannot run {binary}: {error.strerror}") from None
+        with self._running():
+            result = subprocess.run(self._line(args), capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise KubectlError(result.stderr.strip() or f"kubectl {' '.join(args)} failed")
         return result.stdout
+
+    def stream(self, *args: str) -> watching.Child:
+        """kubectl left running, its output read as it comes (its errors, once it ends)."""
+        errors = tempfile.TemporaryFile()  # noqa: SIM115 (Child.stop closes it)
+        with self._running():
+            process = subprocess.Popen(self._line(args), stdout=subprocess.PIPE, stderr=errors)
+        return watching.Child(process, errors)
+
+    def _line(self, args: Sequence[str]) -> list[str]:
+        return [os.environ.get("KUBECTL", "kubectl"), *self.flags, *args]
+
+    @contextlib.contextmanager
+    def _running(self) -> Iterator[None]:
+        try:
+            yield
+        except OSError as error:
+            binary = self._line(())[0]
+            raise KubectlError(f"error: cannot run {binary}: {error.strerror}") from None
 
     def get(self, name: str) -> InstanceBody:
         body: InstanceBody = json.loads(self("get", RESOURCE, name, "-o", "json"))
@@ -140,18 +155,25 @@ def wait(
         time.sleep(0.5)
 
 
-def tree(kubectl: Kubectl, all_namespaces: bool) -> str:
+def listed(kubectl: Kubectl, all_namespaces: bool) -> list[InstanceBody]:
     scope = ["--all-namespaces"] if all_namespaces else []
-    items = json.loads(kubectl("get", RESOURCE, *scope, "-o", "json"))["items"]
-    if not items:
-        return "No HopperInstances found."
-    if not all_namespaces:
-        return "\n".join(draw(items))
-    out = []
-    for ns in sorted({i["metadata"]["namespace"] for i in items}):
-        out.append(f"namespace {ns}:")
-        out += ["  " + line for line in draw(i for i in items if i["metadata"]["namespace"] == ns)]
-    return "\n".join(out)
+    return list(json.loads(kubectl("get", RESOURCE, *scope, "-o", "json"))["items"])
+
+
+def watch_tree(kubectl: Kubectl, all_namespaces: bool) -> int:
+    """Redraw the tree on a terminal, or print a line per change, until Ctrl-C."""
+    scope = ["--all-namespaces"] if all_namespaces else []
+    watch = ("get", RESOURCE, *scope, "--watch", "--output-watch-events", "-o", "json")
+    screen = watching.Screen(sys.stdout, sys.stdout.isatty(), all_namespaces)
+    try:
+        return watching.follow(
+            lambda: kubectl.stream(*watch), lambda: listed(kubectl, all_namespaces), screen
+        )
+    except BrokenPipeError:
+        # The reader went (`| head`): end quietly, as kubectl does, with nothing left to
+        # flush into the closed pipe at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 class Parser(argparse.ArgumentParser):
@@ -181,6 +203,9 @@ def parser() -> Parser:
 
     shown = verb("tree", "draw the scope tree: phase, readiness, and why not Ready")
     shown.add_argument("-A", "--all-namespaces", action="store_true")
+    shown.add_argument(
+        "-w", "--watch", action="store_true", help="then redraw it on every change, until Ctrl-C"
+    )
     for name in Verb:
         command = verb(name.value, summary(name))
         command.add_argument("names", nargs="+", metavar="NAME")
@@ -203,8 +228,10 @@ def run(args: argparse.Namespace, kubectl: Kubectl) -> int:
     if args.verb == "completion":
         print(completion.script(args.shell))
         return 0
+    if args.verb == "tree" and args.watch:
+        return watch_tree(kubectl, args.all_namespaces)
     if args.verb == "tree":
-        print(tree(kubectl, args.all_namespaces))
+        print("\n".join(draw_scoped(listed(kubectl, args.all_namespaces), args.all_namespaces)))
         return 0
     if args.verb == "wait":
         phases = {Phase(args.phase)} if args.phase else None

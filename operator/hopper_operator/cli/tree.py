@@ -1,4 +1,4 @@
-"""Pure helpers of `kubectl hopper`: drawing the scope tree, its exit codes."""
+"""Pure helpers of `kubectl hopper`: drawing the scope tree and its changes, exit codes."""
 
 from __future__ import annotations
 
@@ -59,3 +59,37 @@ def draw(objects: Iterable[InstanceBody]) -> list[str]:
     for root in sorted(children.get(None, ())):
         walk(root, "", True, top=True)
     return lines
+
+
+NONE_FOUND = "No HopperInstances found."
+
+
+def draw_scoped(objects: Iterable[InstanceBody], all_namespaces: bool) -> list[str]:
+    """The forest; across namespaces (`-A`), one forest under each namespace's name."""
+    items = list(objects)
+    if not items:
+        return [NONE_FOUND]
+    if not all_namespaces:
+        return draw(items)
+    lines = []
+    for ns in sorted({i["metadata"]["namespace"] for i in items}):
+        lines.append(f"namespace {ns}:")
+        lines += [
+            "  " + line for line in draw(i for i in items if i["metadata"]["namespace"] == ns)
+        ]
+    return lines
+
+
+def change_line(obj: InstanceBody, *, deleted: bool = False) -> str:
+    """`NAMESPACE/NAME PHASE READY REASON`, the line a piped `tree --watch` prints per change.
+
+    READY is the Ready condition's status; REASON is Stalled's while it holds, else Ready's.
+    """
+    meta = obj["metadata"]
+    name = f"{meta.get('namespace', '')}/{meta['name']}"
+    if deleted:
+        return f"{name} Deleted - -"
+    ready, stalled = condition(obj, ConditionType.READY), condition(obj, ConditionType.STALLED)
+    reason = (stalled if stalled.get("status") == "True" else ready).get("reason", "-")
+    phase = (obj.get("status") or {}).get("phase", "Created")
+    return f"{name} {phase} {ready.get('status', '-')} {reason}"
