@@ -15,25 +15,25 @@ from typing import Protocol
 
 from hopper_operator.kube.client import ConflictError
 from hopper_operator.kube.versions import guarded, resource_version
-from hopper_operator.resources.patches import Json
+from hopper_operator.resources.patches import JsonMapping
 from hopper_operator.resources.render import Method, Request, Requests, Target
 
 logger = logging.getLogger(__name__)
 
 # The last response for each object written, e.g. the instance after its status patch.
-Written = dict[Target, Json]
+Written = dict[Target, JsonMapping]
 
 
 class Writer(Protocol):
     """The writes of `kube.client.Kube`: what the executor needs of a client."""
 
-    async def create(self, path: str, body: Json) -> Json: ...
+    async def create(self, path: str, body: JsonMapping) -> JsonMapping: ...
 
-    async def merge_patch(self, path: str, body: Json) -> Json: ...
+    async def merge_patch(self, path: str, body: JsonMapping) -> JsonMapping: ...
 
-    async def apply(self, path: str, body: Json) -> Json: ...
+    async def apply(self, path: str, body: JsonMapping) -> JsonMapping: ...
 
-    async def delete(self, path: str, *, preconditions: Json | None = None) -> None: ...
+    async def delete(self, path: str, *, preconditions: JsonMapping | None = None) -> None: ...
 
 
 @dataclass
@@ -59,7 +59,7 @@ class Executor:
         """Let Events still being posted finish (at shutdown)."""
         await asyncio.gather(*self._posting, return_exceptions=True)
 
-    async def _send(self, request: Request, body: Json | None) -> Json | None:
+    async def _send(self, request: Request, body: JsonMapping | None) -> JsonMapping | None:
         """Send `request` with `body` (its guarded body); on 409, its fallback as it is."""
         try:
             return await self._call(request.method, request.path, body)
@@ -69,7 +69,9 @@ class Executor:
                 raise
             return await self._call(fallback.method, fallback.path, fallback.body)
 
-    async def _call(self, method: Method, path: str, body: Json | None) -> Json | None:
+    async def _call(
+        self, method: Method, path: str, body: JsonMapping | None
+    ) -> JsonMapping | None:
         if method is Method.DELETE:
             preconditions = (body or {}).get("preconditions")
             await self.kube.delete(
@@ -90,7 +92,7 @@ class Executor:
             logger.warning("could not post Event at %s: %r", request.path, error)
 
 
-def _guarded(request: Request, written: Written) -> Json | None:
+def _guarded(request: Request, written: Written) -> JsonMapping | None:
     """The body with its precondition: the version decided from, or our own last write."""
     body = request.body
     if request.precondition is None or body is None:

@@ -16,7 +16,7 @@ from hopper_operator.core.plan import ConfigMapWrite, DeploymentWrite, Plan, Wri
 from hopper_operator.core.views import InstanceView
 from hopper_operator.resources import owned
 from hopper_operator.resources.events import event
-from hopper_operator.resources.patches import Json, metadata_patch, status_patch
+from hopper_operator.resources.patches import JsonMapping, metadata_patch, status_patch
 from hopper_operator.resources.paths import (
     config_map_path,
     deployment_path,
@@ -48,7 +48,7 @@ class Request:
     method: Method
     path: str
     target: Target
-    body: Json | None = None  # of a DELETE: its DeleteOptions' preconditions
+    body: JsonMapping | None = None  # of a DELETE: its DeleteOptions' preconditions
     # The resourceVersion the write was decided from: the API server refuses it (409) if
     # the object changed since. A later write of the same target carries the version the
     # earlier one returned, as only our own write came in between.
@@ -80,7 +80,7 @@ def render(instance: InstanceView, plan: Plan, *, now: datetime) -> Requests:
         writes.append(Request(Method.MERGE_PATCH, f"{path}/status", Target.INSTANCE, body, version))
     if plan.delete_instance:
         # Only the object decided on: not a newer version, nor one recreated under the name.
-        options: Json = {"preconditions": {"uid": instance.uid}}
+        options: JsonMapping = {"preconditions": {"uid": instance.uid}}
         writes.append(Request(Method.DELETE, path, Target.INSTANCE, options, version))
     events = tuple(
         Request(
