@@ -11,11 +11,10 @@ from typing import Any, cast
 
 import pytest
 
-from hopper_operator.controller import metrics_server
-from hopper_operator.controller.metrics_server import Decision, Gate
 from hopper_operator.kube import reviews as review_module
 from hopper_operator.kube.client import Kube
-from hopper_operator.kube.reviews import ACCESS_REVIEWS, TOKEN_REVIEWS
+from hopper_operator.kube.metrics_gate import READ_METRICS
+from hopper_operator.kube.reviews import ACCESS_REVIEWS, TOKEN_REVIEWS, Decision, Gate
 
 
 class Reviews:
@@ -45,17 +44,17 @@ def reviews() -> Reviews:
 
 @pytest.fixture
 def gate(reviews: Reviews) -> Gate:
-    return Gate(cast(Kube, reviews))
+    return Gate(cast(Kube, reviews), READ_METRICS)
 
 
 async def test_decisions(gate: Gate, reviews: Reviews) -> None:
-    assert await gate.decide(None) is Decision.UNAUTHENTICATED
-    assert await gate.decide("Basic dXNlcjpwYXNz") is Decision.UNAUTHENTICATED
-    assert await gate.decide("Bearer ") is Decision.UNAUTHENTICATED
+    assert await gate.decision(None) is Decision.UNAUTHENTICATED
+    assert await gate.decision("Basic dXNlcjpwYXNz") is Decision.UNAUTHENTICATED
+    assert await gate.decision("Bearer ") is Decision.UNAUTHENTICATED
     assert reviews.requests == 0  # no token, no question to the API server
-    assert await gate.decide("Bearer unknown") is Decision.UNAUTHENTICATED
-    assert await gate.decide("Bearer t-other") is Decision.FORBIDDEN
-    assert await gate.decide("bearer t-reader") is Decision.ALLOWED
+    assert await gate.decision("Bearer unknown") is Decision.UNAUTHENTICATED
+    assert await gate.decision("Bearer t-other") is Decision.FORBIDDEN
+    assert await gate.decision("bearer t-reader") is Decision.ALLOWED
 
 
 async def test_decisions_are_cached_briefly(
@@ -63,24 +62,24 @@ async def test_decisions_are_cached_briefly(
 ) -> None:
     now = [1000.0]
     monkeypatch.setattr(review_module.time, "monotonic", lambda: now[0])
-    assert await gate.decide("Bearer t-reader") is Decision.ALLOWED
-    assert await gate.decide("Bearer t-other") is Decision.FORBIDDEN
+    assert await gate.decision("Bearer t-reader") is Decision.ALLOWED
+    assert await gate.decision("Bearer t-other") is Decision.FORBIDDEN
     asked = reviews.requests
-    assert await gate.decide("Bearer t-reader") is Decision.ALLOWED
-    assert await gate.decide("Bearer t-other") is Decision.FORBIDDEN
+    assert await gate.decision("Bearer t-reader") is Decision.ALLOWED
+    assert await gate.decision("Bearer t-other") is Decision.FORBIDDEN
     assert reviews.requests == asked  # both from the cache
     # A refusal is forgotten sooner, so a new binding takes effect within DENY_TTL.
     reviews.readers.add("someone")
-    now[0] += metrics_server.DENY_TTL + 0.1
-    assert await gate.decide("Bearer t-other") is Decision.ALLOWED
+    now[0] += review_module.DENY_TTL + 0.1
+    assert await gate.decision("Bearer t-other") is Decision.ALLOWED
     # A grant is trusted for ALLOW_TTL, then asked again (a revoked binding ends it).
     reviews.readers.clear()
-    assert await gate.decide("Bearer t-reader") is Decision.ALLOWED
-    now[0] += metrics_server.ALLOW_TTL
-    assert await gate.decide("Bearer t-reader") is Decision.FORBIDDEN
+    assert await gate.decision("Bearer t-reader") is Decision.ALLOWED
+    now[0] += review_module.ALLOW_TTL
+    assert await gate.decision("Bearer t-reader") is Decision.FORBIDDEN
 
 
 async def test_garbage_tokens_cannot_grow_the_cache_without_bound(gate: Gate) -> None:
-    for n in range(metrics_server.MAX_CACHED * 2 + 5):
-        assert await gate.decide(f"Bearer junk-{n}") is Decision.UNAUTHENTICATED
-    assert len(gate._cache) <= metrics_server.MAX_CACHED
+    for n in range(review_module.MAX_CACHED * 2 + 5):
+        assert await gate.decision(f"Bearer junk-{n}") is Decision.UNAUTHENTICATED
+    assert len(gate._cache) <= review_module.MAX_CACHED

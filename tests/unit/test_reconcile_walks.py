@@ -126,10 +126,10 @@ def test_walk(
         assert lifecycle.is_legal(source, target), f"illegal {source} -> {target} in {phases}"
     parent_runs = parent == "root" or parent is Phase.RUNNING
     if not parent_runs:
-        assert not set(phases[1:]) & lifecycle.STARTING_PHASES, f"started under {parent}: {phases}"
+        assert not set(phases[1:]) & lifecycle.STARTED_PHASES, f"started under {parent}: {phases}"
     rest = expected_rest(start, own, parent, deleting)
     if rest is None:
-        assert all(p not in lifecycle.STARTING_PHASES for p in phases[1:]), (
+        assert all(p not in lifecycle.STARTED_PHASES for p in phases[1:]), (
             f"moved without a parent: {phases}"
         )
     else:

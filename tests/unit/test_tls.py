@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 
-from hopper_operator.controller.tls import issue, renewal_due
+from hopper_operator.kube.tls import issue, renewal_due
 
 DAY = timedelta(days=1)
 

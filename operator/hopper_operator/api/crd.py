@@ -8,9 +8,10 @@ nulls. `structural()` does that translation and nothing else.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import yaml
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaValue
 
 from hopper_operator.api.meta import CRD_NAME, GROUP, KIND, PLURAL, VERSION
 from hopper_operator.api.models import MAX_NAME_LENGTH, HopperInstanceSpec, HopperInstanceStatus
@@ -22,7 +23,7 @@ CRD_FILE = Path("charts/hopper-operator/crds") / f"{PLURAL}.{GROUP}.yaml"
 _DROPPED_KEYS = {"title", "$defs"}
 
 
-def structural(node: Any, defs: dict[str, Any]) -> Any:  # noqa: PLR0912 one branch a rule
+def structural(node: object, defs: JsonSchemaValue) -> object:  # noqa: PLR0912 one branch a rule
     """Inline refs, collapse nullable anyOfs, drop pydantic-only keys, recursively."""
     if isinstance(node, list):
         return [structural(item, defs) for item in node]
@@ -39,7 +40,7 @@ def structural(node: Any, defs: dict[str, Any]) -> Any:  # noqa: PLR0912 one bra
             if merged.get("default", ...) is None:
                 del merged["default"]
             return structural(merged, defs)
-    out: dict[str, Any] = {}
+    out: JsonSchemaValue = {}
     for key, value in node.items():
         if key in _DROPPED_KEYS or (key == "default" and value is None):
             continue
@@ -58,13 +59,14 @@ def structural(node: Any, defs: dict[str, Any]) -> Any:  # noqa: PLR0912 one bra
     return out
 
 
-def model_schema(model: type[Any]) -> dict[str, Any]:
+def model_schema(model: type[BaseModel]) -> JsonSchemaValue:
     raw = model.model_json_schema(by_alias=True, mode="validation")
-    schema: dict[str, Any] = structural(raw, raw.get("$defs", {}))
+    schema = structural(raw, raw.get("$defs", {}))
+    assert isinstance(schema, dict)
     return schema
 
 
-def openapi_schema() -> dict[str, Any]:
+def openapi_schema() -> JsonSchemaValue:
     return {
         "type": "object",
         "description": "A Hopper instance: a node in a tree of scopes with a lifecycle.",
@@ -105,7 +107,7 @@ PRINTER_COLUMNS = [
 ]
 
 
-def crd() -> dict[str, Any]:
+def crd() -> JsonSchemaValue:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",

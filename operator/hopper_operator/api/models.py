@@ -7,12 +7,13 @@ API server enforces, so a rule lives next to the field it guards.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    JsonValue,
     PlainSerializer,
     model_validator,
 )
@@ -105,7 +106,7 @@ class HopperInstanceSpec(ApiModel):
     description: str | None = Field(
         default=None, max_length=1000, description="Free text describing the instance."
     )
-    config: dict[str, Any] = Field(
+    config: dict[str, JsonValue] = Field(
         default_factory=dict,
         description="Free-form configuration, deep-merged down the tree: a child's keys win "
         f"over its parent's. At most {MAX_CONFIG_KEYS} top-level keys.",

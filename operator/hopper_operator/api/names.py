@@ -10,9 +10,9 @@ keys of a map: the CRD gets the CEL rule and the message, the model the same che
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
@@ -121,9 +121,9 @@ class Accepts:
     noun: str
     max_keys: int | None = None
 
-    def _check(self, value: Any) -> Any:
+    def _check(self, value: str | Mapping[str, object]) -> str | Mapping[str, object]:
         keys = self.max_keys is not None
-        for item in value if keys else (value,):
+        for item in value if isinstance(value, Mapping) else (value,):
             problem = self.kind.problem(item, self.noun)
             if problem:
                 raise ValueError(f"key {item!r}: {problem}" if keys else problem)
@@ -142,7 +142,7 @@ class Accepts:
         return found
 
     def __get_pydantic_core_schema__(
-        self, source: type[Any], handler: GetCoreSchemaHandler
+        self, source: type[object], handler: GetCoreSchemaHandler
     ) -> CoreSchema:
         return core_schema.no_info_after_validator_function(self._check, handler(source))
 

@@ -9,7 +9,7 @@ in resources/owned.py always applies it.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -78,7 +78,7 @@ class Resources(ApiModel):
 
     @field_validator("requests", "limits", mode="before")
     @classmethod
-    def _quantities_as_strings(cls, value: Any) -> Any:
+    def _quantities_as_strings(cls, value: object) -> object:
         if isinstance(value, dict):
             return {k: str(v) for k, v in value.items()}
         return value

@@ -52,6 +52,15 @@ class ManagedFieldsEntry(TypedDict, total=False):
     time: str
 
 
+class OwnerReferenceBody(TypedDict, total=False):
+    apiVersion: str
+    kind: str
+    name: str
+    uid: str
+    controller: bool
+    blockOwnerDeletion: bool
+
+
 class MetaBody(TypedDict, total=False):
     name: str
     namespace: str
@@ -62,6 +71,8 @@ class MetaBody(TypedDict, total=False):
     deletionTimestamp: str
     annotations: dict[str, str]
     labels: dict[str, str]
+    ownerReferences: list[OwnerReferenceBody]
+    finalizers: list[str]
     managedFields: list[ManagedFieldsEntry]
 
 

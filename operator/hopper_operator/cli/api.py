@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from hopper_operator.controller.leader import lease_namespace
-from hopper_operator.controller.metrics_server import self_signed_context
+from hopper_operator.cli.process import configure_logging, event_loop_runner
+from hopper_operator.kube.login import own_namespace
 from hopper_operator.rest.server import ApiSettings, serve
 from hopper_operator.rest.stream import StreamSettings
 
@@ -48,11 +48,9 @@ def add_command(
 
 
 def run(args: argparse.Namespace) -> int:
-    from hopper_operator.cli.main import configure_logging, event_loop_runner
-
     configure_logging(verbose=args.verbose, json_logs=args.log_format == "json")
     settings = ApiSettings(
-        namespace=lease_namespace(args.namespace, []),
+        namespace=own_namespace(args.namespace, []),
         address=args.address,
         port=args.port,
         cert_dir=args.cert_dir,
@@ -63,7 +61,10 @@ def run(args: argparse.Namespace) -> int:
             limit=args.max_streams,
         ),
     )
-    tls = None if args.plain_http or args.cert_dir else self_signed_context()
+    # Imported here: cryptography costs memory that `run`, which parses these flags too, never needs.
+    from hopper_operator.kube.tls import self_signed_context
+
+    tls = None if args.plain_http or args.cert_dir else self_signed_context("hopper-operator-api")
     from hopper_operator.cli.mcp import api_add_ons
 
     with event_loop_runner() as runner:

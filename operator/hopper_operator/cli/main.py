@@ -1,10 +1,10 @@
-"""`hopper-operator`: run the operator, or print the CRD."""
+"""`hopper-operator`: run the operator, serve the REST Instance API or the MCP face, or print
+the CRD."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import socket
 import sys
@@ -19,6 +19,7 @@ from hopper_operator.kube import official_client
 official_client.defer()
 
 from hopper_operator.api.crd import crd_yaml  # noqa: E402
+from hopper_operator.cli.process import configure_logging, event_loop_runner  # noqa: E402
 from hopper_operator.controller.leader import DEFAULT_LEASE_NAME, LeaseTimings  # noqa: E402
 from hopper_operator.controller.settings import (  # noqa: E402
     MetricsAuth,
@@ -27,17 +28,6 @@ from hopper_operator.controller.settings import (  # noqa: E402
 )
 from hopper_operator.core.world import DEFAULT_PARENT_GRACE_SECONDS  # noqa: E402
 from hopper_operator.kube import login  # noqa: E402
-
-
-def configure_logging(*, verbose: bool, json_logs: bool) -> None:
-    import kopf
-
-    kopf.configure(
-        verbose=verbose, log_format=kopf.LogFormat.JSON if json_logs else kopf.LogFormat.FULL
-    )
-    if not verbose:
-        # Kopf logs every handled event at INFO: thousands of lines saying nothing.
-        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
 
 
 def name_this_process() -> None:
@@ -81,20 +71,6 @@ def run_operator(options: Settings, liveness: str | None) -> None:
 
     with event_loop_runner() as runner:
         runner.run(operate())
-
-
-def event_loop_runner() -> asyncio.Runner:
-    """uvloop's event loop when it is installed (a dependency; Kopf picks it the same way).
-
-    Its loop and transports (TLS included) cost markedly less CPU per watch event and per
-    request than asyncio's own; every millisecond the operator saves goes to kube-apiserver
-    on a busy machine. Without it, asyncio's loop runs the same code.
-    """
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.Runner()
-    return asyncio.Runner(loop_factory=uvloop.new_event_loop)
 
 
 def _settings(args: argparse.Namespace) -> Settings:

@@ -9,7 +9,6 @@ import os
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING
 
-from hopper_operator.controller.leader import lease_namespace
 from hopper_operator.kube import login
 
 if TYPE_CHECKING:  # the SDK and the web stack load only for the commands that serve
@@ -84,15 +83,12 @@ def context_namespace(args: argparse.Namespace) -> str:
     options = login.LoginOptions(kubeconfig=args.kubeconfig, context=args.context)
     found = login.kubeconfig(options, os.environ)
     if found is None:
-        return lease_namespace(None, [])  # in a pod: its own namespace
-    config, name = found
-    contexts = config.get("contexts") or ()
-    context = next((c.get("context") or {} for c in contexts if c.get("name") == name), {})
-    return str(context.get("namespace") or "default")
+        return login.own_namespace(None, [])  # in a pod: its own namespace
+    return login.namespace_of(*found) or "default"
 
 
 def run(args: argparse.Namespace) -> int:
-    from hopper_operator.cli.main import configure_logging, event_loop_runner
+    from hopper_operator.cli.process import configure_logging, event_loop_runner
     from hopper_operator.mcpface import stdio
 
     configure_logging(verbose=args.verbose, json_logs=False)  # on stderr: stdout is MCP's

@@ -17,7 +17,6 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any
 
 from hopper_operator.controller.reconciler import Reconciler
 from hopper_operator.core.admission import awaiting_ancestor, refusal, stamp
@@ -46,7 +45,7 @@ async def answer(reconciler: Reconciler, webhook: str, review: object) -> dict[s
     if not isinstance(request, Mapping) or not isinstance(request.get("object"), Mapping):
         raise BadReviewError("expected an AdmissionReview with request.object")
     response: dict[str, object] = {"uid": request.get("uid", ""), "allowed": True}
-    body: Mapping[str, Any] = request["object"]
+    body: Mapping[str, object] = request["object"]
     if webhook == VALIDATE:
         old = request.get("oldObject")
         problem = refusal(
@@ -69,12 +68,14 @@ async def answer(reconciler: Reconciler, webhook: str, review: object) -> dict[s
     }
 
 
-async def _stamp_patch(reconciler: Reconciler, body: Mapping[str, Any]) -> bytes | None:
+async def _stamp_patch(reconciler: Reconciler, body: Mapping[str, object]) -> bytes | None:
     view = instance_view(body)
     change = stamp(await _world_once_linked(reconciler, view))
     if change is None:
         return None
-    operations = json_patch(body.get("metadata") or {}, metadata_patch(view, change), "/metadata")
+    metadata = body.get("metadata")
+    before = metadata if isinstance(metadata, Mapping) else {}
+    operations = json_patch(before, metadata_patch(view, change), "/metadata")
     return json.dumps(operations).encode() if operations else None
 
 

@@ -12,10 +12,10 @@ import asyncio
 from dataclasses import dataclass
 
 from hopper_operator.controller.admission_server import AdmissionServer
-from hopper_operator.controller.context import Running
+from hopper_operator.controller.context import Parts
 from hopper_operator.controller.executor import Executor
 from hopper_operator.controller.indexes import Indexes
-from hopper_operator.controller.leader import LeaderElector, lease_namespace, new_identity
+from hopper_operator.controller.leader import LeaderElector, new_identity
 from hopper_operator.controller.loop import Controller
 from hopper_operator.controller.metrics import Metrics
 from hopper_operator.controller.metrics_server import serve_metrics
@@ -27,6 +27,7 @@ from hopper_operator.controller.settings import Settings, WebhookSettings
 from hopper_operator.controller.wakeups import Recount, Wakeups
 from hopper_operator.controller.workers import Supervisor, Workers
 from hopper_operator.kube.client import Kube
+from hopper_operator.kube.login import own_namespace
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ def clients(options: Settings) -> Clients:
         return Clients(Kube(identity=identity), aside, None)
     elector = LeaderElector(
         aside,
-        namespace=lease_namespace(options.lease_namespace, list(options.namespaces)),
+        namespace=own_namespace(options.lease_namespace, list(options.namespaces)),
         name=options.lease_name,
         identity=identity,
         timings=options.lease,
@@ -82,14 +83,14 @@ def admission_server(
     refused: a standby keeps the certificate too."""
     from hopper_operator.controller.certificates import CertificateKeeper  # cryptography
 
-    namespace = webhook.namespace or lease_namespace(
+    namespace = webhook.namespace or own_namespace(
         options.lease_namespace, list(options.namespaces)
     )
     keeper = CertificateKeeper(Kube(identity=new_identity()), webhook, namespace)
     return AdmissionServer(keeper, webhook, reconciler)
 
 
-async def assemble(options: Settings, indexes: Indexes) -> Running:
+async def assemble(options: Settings, indexes: Indexes) -> Parts:
     made = clients(options)
     metrics = Metrics(indexes.every_instance, workers=options.workers, leading=made.leading)
     queue = WorkQueue[Key](observer=metrics.queue)
@@ -107,7 +108,7 @@ async def assemble(options: Settings, indexes: Indexes) -> Running:
         server = admission_server(options, options.webhook, reconciler)
         readiness.add_check(server.unready)
         background.append(asyncio.create_task(server.serve()))
-    return Running(
+    return Parts(
         kube=made.kube,
         aside=made.aside,
         reconciler=reconciler,

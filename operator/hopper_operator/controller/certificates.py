@@ -17,12 +17,13 @@ import asyncio
 import base64
 import logging
 import ssl
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from hopper_operator.controller.settings import WebhookSettings
-from hopper_operator.controller.tls import KeyPair, issue, load_into, renewal_due, server_context
 from hopper_operator.kube.client import ConflictError, Kube, KubeError, NotFoundError
+from hopper_operator.kube.tls import KeyPair, issue, load_into, renewal_due, server_context
+from hopper_operator.kube.versions import guarded
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +39,10 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def _secret_data(secret: dict[str, Any]) -> dict[str, bytes]:
-    return {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
+def _secret_data(secret: Mapping[str, object]) -> dict[str, bytes]:
+    data = secret.get("data")
+    items = data.items() if isinstance(data, Mapping) else ()
+    return {str(k): base64.b64decode(str(v)) for k, v in items}
 
 
 class CertificateKeeper:
@@ -125,7 +128,7 @@ class CertificateKeeper:
             "tls.key": serving.key,
         }
 
-    def _body(self, data: dict[str, bytes]) -> dict[str, Any]:
+    def _body(self, data: dict[str, bytes]) -> dict[str, object]:
         return {
             "apiVersion": "v1",
             "kind": "Secret",
@@ -146,8 +149,7 @@ class CertificateKeeper:
     async def _renew(self, data: dict[str, bytes]) -> dict[str, bytes] | None:
         ca = KeyPair(data["ca.crt"], data["ca.key"]) if "ca.key" in data else None
         renewed = self._issue(ca)
-        body = self._body(renewed)
-        body["metadata"]["resourceVersion"] = self._version
+        body = guarded(self._body(renewed), self._version)
         try:
             await self.kube.request("PUT", self.path, body=body)
         except ConflictError:

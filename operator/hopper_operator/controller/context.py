@@ -21,8 +21,8 @@ from hopper_operator.kube.client import Kube
 
 
 @dataclass(frozen=True)
-class Running:
-    """What the startup handler builds."""
+class Parts:
+    """The parts the startup handler starts, which the other handlers use and cleanup stops."""
 
     kube: Kube  # writes: refused while this replica is not sure it leads
     aside: Kube  # never refused: the Lease, reviews of metrics callers, reads
@@ -37,25 +37,25 @@ class Running:
 @dataclass
 class Context:
     settings: Settings
-    _running: Running | None = None
+    _parts: Parts | None = None
 
     def __copy__(self) -> Context:
         return self
 
-    def started(self, running: Running) -> None:
-        self._running = running
+    def started(self, parts: Parts) -> None:
+        self._parts = parts
 
     @property
-    def running(self) -> Running:
-        if self._running is None:
+    def parts(self) -> Parts:
+        if self._parts is None:
             raise RuntimeError("hopper-operator: a handler ran before the startup handler")
-        return self._running
+        return self._parts
 
-    def stopped(self) -> Running | None:
-        running, self._running = self._running, None
-        return running
+    def stopped(self) -> Parts | None:
+        parts, self._parts = self._parts, None
+        return parts
 
     async def shutdown(self) -> None:
         """Stop the workers and release the Lease, if started (a signal's first step)."""
-        if self._running is not None:
-            await self._running.supervisor.shutdown()
+        if self._parts is not None:
+            await self._parts.supervisor.shutdown()

@@ -14,25 +14,26 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from hopper_operator.kube.client import ConflictError
-from hopper_operator.resources.patches import Json
-from hopper_operator.resources.render import Request, Requests, Target, Verb
+from hopper_operator.kube.versions import guarded, resource_version
+from hopper_operator.resources.patches import JsonMapping
+from hopper_operator.resources.render import Method, Request, Requests, Target
 
 logger = logging.getLogger(__name__)
 
 # The last response for each object written, e.g. the instance after its status patch.
-Written = dict[Target, Json]
+Written = dict[Target, JsonMapping]
 
 
 class Writer(Protocol):
     """The writes of `kube.client.Kube`: what the executor needs of a client."""
 
-    async def create(self, path: str, body: Json) -> Json: ...
+    async def create(self, path: str, body: JsonMapping) -> JsonMapping: ...
 
-    async def merge_patch(self, path: str, body: Json) -> Json: ...
+    async def merge_patch(self, path: str, body: JsonMapping) -> JsonMapping: ...
 
-    async def apply(self, path: str, body: Json) -> Json: ...
+    async def apply(self, path: str, body: JsonMapping) -> JsonMapping: ...
 
-    async def delete(self, path: str, *, preconditions: Json | None = None) -> None: ...
+    async def delete(self, path: str, *, preconditions: JsonMapping | None = None) -> None: ...
 
 
 @dataclass
@@ -58,55 +59,49 @@ class Executor:
         """Let Events still being posted finish (at shutdown)."""
         await asyncio.gather(*self._posting, return_exceptions=True)
 
-    async def _send(self, request: Request, body: Json | None) -> Json | None:
+    async def _send(self, request: Request, body: JsonMapping | None) -> JsonMapping | None:
         """Send `request` with `body` (its guarded body); on 409, its fallback as it is."""
         try:
-            return await self._call(request.verb, request.path, body)
+            return await self._call(request.method, request.path, body)
         except ConflictError:
             fallback = request.fallback
             if fallback is None:
                 raise
-            return await self._call(fallback.verb, fallback.path, fallback.body)
+            return await self._call(fallback.method, fallback.path, fallback.body)
 
-    async def _call(self, verb: Verb, path: str, body: Json | None) -> Json | None:
-        if verb is Verb.DELETE:
+    async def _call(
+        self, method: Method, path: str, body: JsonMapping | None
+    ) -> JsonMapping | None:
+        if method is Method.DELETE:
             preconditions = (body or {}).get("preconditions")
             await self.kube.delete(
                 path, preconditions=preconditions if isinstance(preconditions, Mapping) else None
             )
             return None
         send = {
-            Verb.CREATE: self.kube.create,
-            Verb.MERGE_PATCH: self.kube.merge_patch,
-            Verb.APPLY: self.kube.apply,
-        }[verb]
+            Method.CREATE: self.kube.create,
+            Method.MERGE_PATCH: self.kube.merge_patch,
+            Method.APPLY: self.kube.apply,
+        }[method]
         return await send(path, body or {})
 
     async def _post(self, request: Request) -> None:
         try:
-            await self._call(request.verb, request.path, request.body)
+            await self._call(request.method, request.path, request.body)
         except Exception as error:  # an Event is a courtesy: never fail a step over one
             logger.warning("could not post Event at %s: %r", request.path, error)
 
 
-def _guarded(request: Request, written: Written) -> Json | None:
+def _guarded(request: Request, written: Written) -> JsonMapping | None:
     """The body with its precondition: the version decided from, or our own last write."""
     body = request.body
     if request.precondition is None or body is None:
         return body
     version = request.precondition
     if request.target in written:
-        version = _resource_version(written[request.target])
-    if request.verb is Verb.DELETE:  # DeleteOptions carry it among their preconditions
+        version = resource_version(written[request.target])
+    if request.method is Method.DELETE:  # DeleteOptions carry it among their preconditions
         preconditions = body.get("preconditions")
         held = preconditions if isinstance(preconditions, Mapping) else {}
         return {**body, "preconditions": {**held, "resourceVersion": version}}
-    metadata = body.get("metadata")
-    metadata = {**(metadata if isinstance(metadata, Mapping) else {}), "resourceVersion": version}
-    return {**body, "metadata": metadata}
-
-
-def _resource_version(body: Json) -> str:
-    metadata = body.get("metadata")
-    version = metadata.get("resourceVersion") if isinstance(metadata, Mapping) else None
-    return str(version or "")
+    return guarded(body, version)

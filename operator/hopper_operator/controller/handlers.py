@@ -117,25 +117,25 @@ async def start(
     memo.settings.apply(settings)
     indexes = _indexes(hopper_instances, hopper_workloads, hopper_config_maps, hopper_pods)
     memo.started(await assemble(memo.settings, indexes))
-    memo.running.supervisor.start()
+    memo.parts.supervisor.start()
 
 
 @kopf.on.cleanup()
 async def stop(*, memo: Context, **_: object) -> None:
-    running = memo.stopped()
-    if running is None:
+    parts = memo.stopped()
+    if parts is None:
         return
-    await running.supervisor.shutdown()
-    for task in running.background:
+    await parts.supervisor.shutdown()
+    for task in parts.background:
         task.cancel()
     # Their own cleanup (the webhook server closes its listener and client) runs now,
     # not after the event loop is gone.
-    await asyncio.gather(*running.background, return_exceptions=True)
-    if running.metrics_server is not None:
-        await running.metrics_server.cleanup()
-    await running.readiness.close()
-    await running.kube.close()
-    await running.aside.close()
+    await asyncio.gather(*parts.background, return_exceptions=True)
+    if parts.metrics_server is not None:
+        await parts.metrics_server.cleanup()
+    await parts.readiness.close()
+    await parts.kube.close()
+    await parts.aside.close()
 
 
 @kopf.on.event(*INSTANCES)  # type: ignore[arg-type]
@@ -150,18 +150,18 @@ async def instance_event(
     # The index parsed this very body a moment ago; only a deleted object is not there.
     indexed = hopper_instances.get((*_key(body), Role.SELF), ())
     view = next(iter(indexed), None) or instance_view(body)
-    memo.running.readiness.mark_synced()  # Kopf handles no event before every index is filled
-    memo.running.wakeups.instance(view, gone=type == "DELETED")
+    memo.parts.readiness.mark_synced()  # Kopf handles no event before every index is filled
+    memo.parts.wakeups.instance(view, gone=type == "DELETED")
 
 
 @kopf.on.event("", "v1", "configmaps", labels=OWNED)
 async def config_map_event(*, type: str, body: kopf.Body, memo: Context, **_: object) -> None:
     digest = body.metadata.annotations.get(Annotation.CONFIG_HASH)
-    memo.running.wakeups.config_map(_owner_key(body), digest, gone=type == "DELETED")
+    memo.parts.wakeups.config_map(_owner_key(body), digest, gone=type == "DELETED")
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=OWNED)
 @kopf.on.event("", "v1", "pods", labels=OWNED)
 async def owned_event(*, body: kopf.Body, memo: Context, **_: object) -> None:
-    memo.running.readiness.mark_synced()
-    memo.running.wakeups.owned(_owner_key(body))
+    memo.parts.readiness.mark_synced()
+    memo.parts.wakeups.owned(_owner_key(body))

@@ -24,17 +24,36 @@ import random
 import secrets
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TypedDict, cast
 
-from hopper_operator.kube.client import TRANSIENT, ConflictError, Kube, NotFoundError
+from hopper_operator.kube.client import TRANSIENT_ERRORS, ConflictError, Kube, NotFoundError
+from hopper_operator.kube.versions import guarded
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_LEASE_NAME = "hopper-operator"
-SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+class LeaseSpec(TypedDict, total=False):
+    holderIdentity: str | None
+    leaseDurationSeconds: int
+    acquireTime: str
+    renewTime: str
+    leaseTransitions: int
+
+
+class LeaseMetadata(TypedDict):
+    resourceVersion: str
+
+
+class Lease(TypedDict, total=False):
+    """A coordination.k8s.io/v1 Lease, the fields read here."""
+
+    metadata: LeaseMetadata
+    spec: LeaseSpec
 
 
 @dataclass(frozen=True)
@@ -55,20 +74,6 @@ def new_identity() -> str:
     container is a new candidate, never mistaken for the holder it replaces."""
     base = os.environ.get("POD_NAME") or socket.gethostname()
     return f"{base}_{secrets.token_hex(4)}"
-
-
-def lease_namespace(flag: str | None, watched: list[str]) -> str:
-    """The flag, else the pod's namespace (downward API, then the ServiceAccount's mount),
-    else the first watched namespace (a developer's `run -n`), else `default`."""
-    if flag:
-        return flag
-    if namespace := os.environ.get("POD_NAMESPACE"):
-        return namespace
-    try:
-        with open(SERVICE_ACCOUNT_NAMESPACE) as mounted:
-            return mounted.read().strip()
-    except OSError:
-        return watched[0] if watched else "default"
 
 
 def lease_path(namespace: str, name: str = "") -> str:
@@ -99,7 +104,7 @@ class LeaderElector:
         self.timings = timings or LeaseTimings()
         self._clock = clock
         self._now = now
-        self._lease: dict[str, Any] | None = None  # as last read or written
+        self._lease: Lease | None = None  # as last read or written
         self._observed_at = 0.0  # when the record last changed, to our knowledge
         self._valid_until = float("-inf")
 
@@ -132,20 +137,18 @@ class LeaderElector:
             return
         assert self._lease is not None
         stamp = _stamp(self._now())
-        patch = {
-            "metadata": {"resourceVersion": self._lease["metadata"]["resourceVersion"]},
-            "spec": {
-                "holderIdentity": None,
-                "leaseDurationSeconds": 1,
-                "acquireTime": stamp,
-                "renewTime": stamp,
-            },
+        released: LeaseSpec = {
+            "holderIdentity": None,
+            "leaseDurationSeconds": 1,
+            "acquireTime": stamp,
+            "renewTime": stamp,
         }
+        patch = guarded({"spec": released}, self._lease["metadata"]["resourceVersion"])
         try:
             async with asyncio.timeout(self.timings.retry_period):
-                self._lease = await self._kube.merge_patch(self._path, patch)
+                self._lease = cast(Lease, await self._kube.merge_patch(self._path, patch))
             logger.info("leader election: %s released the lease", self.identity)
-        except TRANSIENT as error:  # it expires on its own; nothing else to do
+        except TRANSIENT_ERRORS as error:  # it expires on its own; nothing else to do
             logger.warning("leader election: could not release the lease: %s", error)
 
     # -- campaigning and renewing ----------------------------------------------------------
@@ -176,7 +179,7 @@ class LeaderElector:
         try:
             async with asyncio.timeout(limit):
                 won = await self._attempt()
-        except TRANSIENT as error:
+        except TRANSIENT_ERRORS as error:
             logger.debug("leader election: attempt failed: %r", error)
             return False
         except Exception:  # a bug, or a Lease someone mangled: not sure, so not leading
@@ -226,7 +229,7 @@ class LeaderElector:
         assert self._lease is not None
         spec = self._lease.get("spec", {})
         stamp = _stamp(self._now())
-        changes: dict[str, Any] = {
+        changes: LeaseSpec = {
             "holderIdentity": self.identity,
             "leaseDurationSeconds": round(self.timings.lease_duration),
             "renewTime": stamp,
@@ -234,10 +237,7 @@ class LeaderElector:
         if spec.get("holderIdentity") != self.identity:
             changes["acquireTime"] = stamp
             changes["leaseTransitions"] = spec.get("leaseTransitions", 0) + 1
-        patch = {
-            "metadata": {"resourceVersion": self._lease["metadata"]["resourceVersion"]},
-            "spec": changes,
-        }
+        patch = guarded({"spec": changes}, self._lease["metadata"]["resourceVersion"])
         try:
             self._observe(await self._kube.merge_patch(self._path, patch))
         except ConflictError:
@@ -251,7 +251,8 @@ class LeaderElector:
             and self._lease.get("spec", {}).get("holderIdentity") == self.identity
         )
 
-    def _observe(self, lease: dict[str, Any]) -> None:
+    def _observe(self, read: Mapping[str, object]) -> None:
+        lease = cast(Lease, read)
         before = self._lease["metadata"]["resourceVersion"] if self._lease else None
         if lease["metadata"]["resourceVersion"] != before:
             self._observed_at = self._clock()

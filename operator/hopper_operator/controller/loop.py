@@ -6,6 +6,7 @@ pass between the two.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 
@@ -14,11 +15,12 @@ from hopper_operator.controller.outcome import (
     Done,
     Failure,
     Outcome,
-    Queue,
     Requeue,
     Retry,
+    Stopped,
     conclude,
 )
+from hopper_operator.controller.queue import KeyQueue
 from hopper_operator.controller.reconciler import Reconciler
 from hopper_operator.controller.records import Key
 
@@ -40,14 +42,19 @@ def result_of(outcome: Outcome) -> Result | None:
 @dataclass(frozen=True)
 class Controller:
     reconciler: Reconciler
-    queue: Queue
+    queue: KeyQueue
     metrics: Metrics | None = None
 
     async def process(self, key: Key) -> None:
         started = time.monotonic()
-        outcome = await self.reconciler.reconcile(key)
+        records = self.reconciler.records
+        try:
+            outcome = await self.reconciler.reconcile(key)
+        except asyncio.CancelledError:
+            conclude(Stopped(), key, queue=self.queue, records=records)
+            raise
         self._measure(outcome, time.monotonic() - started)
-        conclude(outcome, key, queue=self.queue, records=self.reconciler.records)
+        conclude(outcome, key, queue=self.queue, records=records)
 
     def _measure(self, outcome: Outcome, seconds: float) -> None:
         result = result_of(outcome)

@@ -34,8 +34,8 @@ from hopper_operator.core.views import InstanceView
 
 # controller-runtime labels its series with the controller's name (the lower-case kind).
 CONTROLLER = "hopperinstance"
-# Phases an instance passes through on its way somewhere: one that stays is stuck.
-TRANSIENT_PHASES = (Phase.STARTING, Phase.STOPPING)
+# Phases of an instance on its way somewhere (not where it rests): one that stays is stuck.
+MOVING_PHASES = (Phase.STARTING, Phase.STOPPING)
 # controller-runtime's buckets for workqueue_*_duration_seconds (10 ns to 10 s, by tens).
 QUEUE_BUCKETS = tuple(10.0**exponent for exponent in range(-8, 2))
 RECONCILE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -73,7 +73,7 @@ class _InstanceCollector(Collector):
         )
         by_phase: Tally[tuple[str, str]] = Tally()
         by_stall: Tally[tuple[str, str]] = Tally()
-        ages = dict.fromkeys(TRANSIENT_PHASES, 0.0)
+        ages = dict.fromkeys(MOVING_PHASES, 0.0)
         now = self._now()
         for view in self._instances():
             scope = view.scope.value if view.scope else "unknown"

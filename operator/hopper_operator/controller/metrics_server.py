@@ -10,74 +10,23 @@ scrape usually costs no API request.
 
 from __future__ import annotations
 
-import logging
-import ssl
-from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
 from hopper_operator.controller.metrics import Metrics
 from hopper_operator.controller.settings import MetricsAuth, Settings
-from hopper_operator.kube import reviews
-from hopper_operator.kube.client import Kube, KubeError
-from hopper_operator.kube.reviews import (  # noqa: F401  re-exported: the gate's terms
-    ALLOW_TTL,
-    DENY_TTL,
-    MAX_CACHED,
-    Decision,
-    non_resource,
-)
-
-METRICS_PATH = "/metrics"
-YEAR = timedelta(days=365)
-
-logger = logging.getLogger(__name__)
-
-
-@dataclass
-class Gate(reviews.Gate):
-    """Who may read the metrics: `get` on the non-resource URL /metrics."""
-
-    attributes: reviews.Attributes | None = field(
-        default_factory=lambda: non_resource("get", METRICS_PATH)
-    )
-
-
-def self_signed_context() -> ssl.SSLContext:
-    """A throw-away certificate, as controller-runtime makes when given none: scrapers
-    skip verification (or bring a real certificate with --metrics-cert-dir)."""
-    # Imported here: cryptography costs memory that a plain-HTTP operator never needs.
-    from hopper_operator.controller.tls import issue, load_into, server_context
-
-    context = server_context()
-    load_into(context, issue("hopper-operator-metrics", hosts=["localhost"], validity=YEAR))
-    return context
-
-
-def tls_context(cert: Path, key: Path) -> ssl.SSLContext:
-    from hopper_operator.controller.tls import server_context
-
-    context = server_context()
-    context.load_cert_chain(cert, key)
-    return context
+from hopper_operator.kube.client import Kube
+from hopper_operator.kube.metrics_gate import METRICS_PATH, scrape
+from hopper_operator.kube.reviews import Gate
 
 
 def application(gate: Gate, registry: CollectorRegistry) -> web.Application:
     async def metrics(request: web.Request) -> web.Response:
-        try:
-            decision = await gate.decide(request.headers.get("Authorization"))
-        except KubeError as error:
-            # Not cached: the next scrape asks again.
-            logger.warning("Cannot review a metrics scrape's token: %s", error)
-            return web.Response(status=503, text="cannot review the token now\n")
-        if decision is not Decision.ALLOWED:
-            return web.Response(status=decision, text=f"{decision.name.lower()}\n")
-        return web.Response(
-            body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
-        )
+        answer = await scrape(gate, request.headers.get("Authorization"), registry)
+        headers = {"Content-Type": answer.content_type}
+        return web.Response(status=answer.status, body=answer.body, headers=headers)
 
     app = web.Application()
     app.router.add_get(METRICS_PATH, metrics)
@@ -93,10 +42,13 @@ async def serve_secure(
     address: str = "0.0.0.0",
 ) -> web.AppRunner:
     """Start serving on the running loop; the caller cleans the runner up on shutdown."""
+    # Imported here: cryptography costs memory that a plain-HTTP operator never needs.
+    from hopper_operator.kube.tls import files_context, self_signed_context
+
     context = (
-        tls_context(Path(cert_dir, "tls.crt"), Path(cert_dir, "tls.key"))
+        files_context(Path(cert_dir, "tls.crt"), Path(cert_dir, "tls.key"))
         if cert_dir
-        else self_signed_context()
+        else self_signed_context("hopper-operator-metrics")
     )
     runner = web.AppRunner(application(Gate(kube), registry), access_log=None)
     await runner.setup()

@@ -19,12 +19,25 @@ import heapq
 import itertools
 import random
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
+
+from hopper_operator.controller.records import Key
 
 K = TypeVar("K", bound=Hashable)
 
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 60.0
+
+
+class KeyQueue(Protocol):
+    """What the controller tells the queue about a key, by client-go's verbs (the event
+    handlers add and forget; `outcome.conclude` all three). `WorkQueue[Key]` is one."""
+
+    def add(self, key: Key, delay: float = 0.0) -> None: ...
+
+    def add_rate_limited(self, key: Key, retry_after: float | None = None) -> float: ...
+
+    def forget(self, key: Key) -> None: ...
 
 
 class QueueObserver:

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from hopper_operator.api.meta import GROUP, PLURAL, VERSION
 from hopper_operator.kube.client import Kube
+from hopper_operator.kube.probes import lists_any
 from hopper_operator.resources.paths import instance_path
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ class Readiness:
         paths = [instance_path(ns) for ns in namespaces] or [f"/apis/{GROUP}/{VERSION}/{PLURAL}"]
         try:
             for path in paths:
-                if (await kube.request("GET", path, query={"limit": "1"})).get("items"):
+                if await lists_any(kube, path):
                     return
         except Exception as error:  # the events will tell
             logger.debug("readiness: could not list instances: %r", error)

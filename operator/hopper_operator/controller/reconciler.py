@@ -17,7 +17,7 @@ from hopper_operator.controller.executor import Executor
 from hopper_operator.controller.indexes import Indexes
 from hopper_operator.controller.metrics import Metrics
 from hopper_operator.controller.outcome import Behind, Done, Gone, Outcome, failed
-from hopper_operator.controller.records import Key, KeyRecord, Records
+from hopper_operator.controller.records import Key, Notes, Records
 from hopper_operator.core.plan import Event, Plan, one_per_pass
 from hopper_operator.core.reconcile import World, advance, decide
 from hopper_operator.core.views import InstanceView, instance_view, workload_view
@@ -34,10 +34,11 @@ def _now() -> datetime:
 
 @dataclass
 class Walk:
-    """What one pass gathers as it goes: the Events of its steps, and when to look again."""
+    """What one pass gathers as it goes: the Events of its steps, when to look again, and
+    its notes for the key's record (which only `outcome.conclude` changes)."""
 
-    record: KeyRecord
-    told: list[Event] = field(default_factory=list)
+    notes: Notes
+    events: list[Event] = field(default_factory=list)
     after: float | None = None
 
     def requeue(self, after: float | None) -> None:
@@ -87,56 +88,54 @@ class Reconciler:
         view = self.indexes.instance(key)
         if view is None:
             return Gone()
-        record = self.records[key]
-        if record.behind(view.resource_version):
+        if self.records[key].behind(view.resource_version):
             return Behind()
-        record.expected = 0
-        walk = Walk(record)
+        walk = Walk(self.records.begin(key))
         try:
             await self._run(self.world(view), walk)
         except Exception as error:
-            return failed(error, view.resource_version, walk.after)
-        return Done(walk.after)
+            return failed(error, view.resource_version, walk.after, walk.notes)
+        return Done(walk.after, walk.notes)
 
     async def _run(self, world: World, walk: Walk) -> None:
         """Up to MAX_STEPS_PER_PASS steps, then one Event for the steps written."""
         try:
             await self._walk(world, walk)
         except BaseException:
-            walk.record.undecide()  # the echoes of what it wrote must wake
+            walk.notes.not_at_rest()  # the echoes of what it wrote must wake
             raise
         finally:
-            if walk.told:  # even when a later step failed: those before it happened
-                notes = Plan(events=one_per_pass(walk.told))
-                await self.executor.run(render(world.instance, notes, now=world.now))
+            if walk.events:  # even when a later step failed: those before it happened
+                said = Plan(events=one_per_pass(walk.events))
+                await self.executor.run(render(world.instance, said, now=world.now))
 
     async def _walk(self, world: World, walk: Walk) -> None:
-        record = walk.record
+        notes = walk.notes
         for _ in range(MAX_STEPS_PER_PASS):
             plan = decide(world)
             written = await self.executor.run(
                 render(world.instance, replace(plan, events=()), now=world.now)
             )
-            walk.told.extend(plan.events)
+            walk.events.extend(plan.events)
             self._count_step(world, plan)
             walk.requeue(plan.requeue_after)
             body = written.get(Target.INSTANCE)
             if body is None:  # at rest as it is
-                record.decide(world.instance.resource_version, world.config_map_hash)
+                notes.at_rest(world.instance.resource_version, world.config_map_hash)
                 return
             instance = instance_view(body)
-            record.wrote(instance.resource_version)
+            notes.wrote(instance.resource_version)
             if plan.delete_instance or (instance.deleting and not instance.finalizers):
-                record.undecide()  # going: nothing left to decide on
+                notes.not_at_rest()  # going: nothing left to decide on
                 return
             # Decide again on what was written, a step or not (e.g. children recounted):
             # at rest, its echo then wakes nothing. Were it woken by the echo instead, a
             # recount would beget a recount for as long as the children kept changing.
-            record.decide(instance.resource_version)
+            notes.at_rest(instance.resource_version)
             deployment = written.get(Target.DEPLOYMENT)
             workload = workload_view(deployment) if deployment is not None else None
             world = advance(world, plan, instance=instance, workload=workload)
-        record.undecide()  # steps left over: the last one's echo wakes the next pass
+        notes.not_at_rest()  # steps left over: the last one's echo wakes the next pass
 
     def _count_step(self, world: World, plan: Plan) -> None:
         if plan.stepped and self.metrics:

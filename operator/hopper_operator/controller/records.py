@@ -7,6 +7,11 @@ nothing new and need not wake another pass; nor does the ConfigMap it created, w
 holds the hash the pass went on to decide with. Every other version or hash, a deletion,
 or a pass that ended early (waiting for that very echo) wakes one as usual.
 
+A record changes in one place, `outcome.conclude`, from what the pass's outcome carries
+(its `Notes`). While a pass runs, its notes are read beside the record (`decided_on`,
+`holds_config`): the echo of a write arrives while the pass is still sending the next
+one, and the pass goes on to decide on it.
+
 How many times a key failed is the queue's (its rate limiter, as in controller-runtime);
 the version it failed at is here, so that a newer one from the watch can reset it.
 """
@@ -15,19 +20,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hopper_operator.kube.versions import revision
+
 Key = tuple[str, str]  # (namespace, name) of a HopperInstance
 
 
-def revision(resource_version: str) -> int:
-    # resourceVersions are opaque by contract but etcd revisions in every real apiserver;
-    # an unparsable one disables the wait rather than blocking forever.
-    try:
-        return int(resource_version)
-    except ValueError:
-        return 0
-
-
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class KeyRecord:
     expected: int = 0  # our own last write, until the index shows it
     decided: int = 0  # the version the last pass decided on and left as it was; 0: none
@@ -38,51 +36,81 @@ class KeyRecord:
         """The index has not yet shown our own last write."""
         return revision(resource_version) < self.expected
 
-    def wrote(self, resource_version: str) -> None:
-        self.expected = revision(resource_version)
 
-    def decide(self, resource_version: str, config_hash: str | None = None) -> None:
+@dataclass(slots=True)
+class Notes:
+    """What one pass learns as it goes, for its key's record: its own last write of the
+    instance, and the version (with the ConfigMap hash) it decided on and left as it was."""
+
+    written: int = 0  # 0: it wrote no instance
+    decided: int | None = None  # 0: nothing (its echoes must wake); None: not yet known
+    config_hash: str | None = None
+
+    def wrote(self, resource_version: str) -> None:
+        self.written = revision(resource_version)
+
+    def at_rest(self, resource_version: str, config_hash: str | None = None) -> None:
+        """It decided on this version (and this ConfigMap hash) and left it as it was."""
         self.decided, self.config_hash = revision(resource_version), config_hash
 
-    def undecide(self) -> None:
+    def not_at_rest(self) -> None:
         """The echoes of what the pass wrote must wake it: it did not end at rest."""
         self.decided, self.config_hash = 0, None
 
-    def failed(self, resource_version: str) -> None:
-        # What we wrote ourselves before failing is not news: it must not reset the backoff.
-        self.failed_at = max(revision(resource_version), self.expected)
+
+def learned(record: KeyRecord, notes: Notes) -> KeyRecord:
+    """`record` once a pass that took `notes` has ended."""
+    if notes.decided is None:
+        return KeyRecord(notes.written, record.decided, record.config_hash, record.failed_at)
+    return KeyRecord(notes.written, notes.decided, notes.config_hash, record.failed_at)
+
+
+NO_RECORD = KeyRecord()
 
 
 @dataclass
 class Records:
     _records: dict[Key, KeyRecord] = field(default_factory=dict)
+    _passes: dict[Key, Notes] = field(default_factory=dict)  # the passes under way
 
     def __getitem__(self, key: Key) -> KeyRecord:
-        return self._records.setdefault(key, KeyRecord())
+        return self._records.get(key, NO_RECORD)
 
-    def drop(self, key: Key) -> None:
-        self._records.pop(key, None)
+    def begin(self, key: Key) -> Notes:
+        """The notes of a pass of `key` starting now, read until it is concluded."""
+        notes = self._passes[key] = Notes()
+        return notes
 
-    def covers(self, key: Key, resource_version: str) -> bool:
-        """A pass already decided on this version (or a later one) and left it as it was."""
+    def under_way(self, key: Key) -> Notes | None:
+        return self._passes.get(key)
+
+    def set_record(self, key: Key, record: KeyRecord | None) -> None:
+        """For `outcome.conclude` alone: `key`'s record from now on (None: dropped); any
+        pass of it has ended."""
+        self._passes.pop(key, None)
+        if record is None:
+            self._records.pop(key, None)
+        else:
+            self._records[key] = record
+
+    def _decided(self, key: Key) -> tuple[int, str | None] | None:
+        notes = self._passes.get(key)
+        if notes is not None and notes.decided is not None:
+            return notes.decided, notes.config_hash
         record = self._records.get(key)
-        return record is not None and 0 < revision(resource_version) <= record.decided
+        return None if record is None else (record.decided, record.config_hash)
+
+    def decided_on(self, key: Key, resource_version: str) -> bool:
+        """A pass already decided on this version (or a later one) and left it as it was."""
+        decided = self._decided(key)
+        return decided is not None and 0 < revision(resource_version) <= decided[0]
 
     def holds_config(self, key: Key, config_hash: str | None) -> bool:
-        record = self._records.get(key)
-        return (
-            record is not None
-            and record.config_hash is not None
-            and (record.config_hash == config_hash)
-        )
+        decided = self._decided(key)
+        return decided is not None and decided[1] is not None and decided[1] == config_hash
 
-    def fresh(self, key: Key, resource_version: str) -> bool:
+    def failed_before(self, key: Key, resource_version: str) -> bool:
         """The watch brought a version newer than the one `key` last failed at: its failures
-        are forgotten (a new spec deserves a fresh start). True when there were some."""
-        record = self._records.get(key)
-        if record is None or record.failed_at is None:
-            return False
-        if revision(resource_version) <= record.failed_at:
-            return False
-        record.failed_at = None
-        return True
+        are to be forgotten (a new spec deserves a fresh start)."""
+        failed_at = self[key].failed_at
+        return failed_at is not None and revision(resource_version) > failed_at

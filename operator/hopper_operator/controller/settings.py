@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any
 
 import kopf
 
@@ -27,7 +26,7 @@ class NoDiffBase(kopf.DiffBaseStorage):
     reads the indexes instead.
     """
 
-    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+    def build(self, *, body: kopf.Body, extra_fields: object = None) -> kopf.BodyEssence:
         return kopf.BodyEssence()
 
     def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:

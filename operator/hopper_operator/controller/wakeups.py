@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 from hopper_operator.api.enums import Phase
 from hopper_operator.controller.indexes import Lookup
+from hopper_operator.controller.queue import KeyQueue
 from hopper_operator.controller.records import Key, Records
 from hopper_operator.core.views import InstanceView
 
@@ -41,12 +42,6 @@ def signature(view: InstanceView) -> Signature:
     )
 
 
-class Queue(Protocol):
-    def add(self, key: Key, delay: float = 0.0) -> None: ...
-
-    def forget(self, key: Key) -> None: ...
-
-
 # A parent recounts its children once they have not changed phase for a moment, and at
 # the latest this long after the first change (a subtree of 1000 must not cost 1000
 # writes on its parent, nor one every few seconds while it walks).
@@ -69,7 +64,7 @@ def _call_later(delay: float, callback: Callable[[], None]) -> object:
 class Recount:
     """Queues a parent once its children's phases stop changing, or at the latest."""
 
-    queue: Queue
+    queue: KeyQueue
     quiet: float = CHILDREN_QUIET_SECONDS
     latest: float = CHILDREN_LATEST_SECONDS
     clock: Callable[[], float] = _loop_time
@@ -95,7 +90,7 @@ class Recount:
 
 @dataclass
 class Wakeups:
-    queue: Queue
+    queue: KeyQueue
     children: Lookup[str]  # (namespace, parent name) -> child names
     recount: Recount
     records: Records = field(default_factory=Records)  # the reconciler's: echoes to skip
@@ -108,9 +103,9 @@ class Wakeups:
         after = None if gone else signature(view)
         if after is not None:
             self._signatures[key] = after
-            if self.records.fresh(key, view.resource_version):
+            if self.records.failed_before(key, view.resource_version):
                 self.queue.forget(key)  # newer than what failed: its backoff starts over
-            if not self.records.covers(key, view.resource_version):
+            if not self.records.decided_on(key, view.resource_version):
                 self.queue.add(key)
         if after != before:
             for child in self.children(key):

@@ -17,10 +17,6 @@ from hopper_operator.core.views import InstanceView
 from hopper_operator.core.workload import workload_hash
 from hopper_operator.core.world import Lineage, Tree, World
 
-# How long a new child waits, silent, for a parent that is appearing or starting: long
-# enough for a parent of a tree applied at once on a busy control plane (at 2 s, one
-# child in six of a 1000-instance tree on 2 cores wrote "waiting for the parent" first).
-
 
 @dataclass(frozen=True)
 class EffectiveConfig:
@@ -140,7 +136,7 @@ def _next_phase(
         step = Phase.STOPPING
     if step is None:
         return None, ""
-    if step in lifecycle.STARTING_PHASES and tree.lineage in (Lineage.MISSING, Lineage.INVALID):
+    if step in lifecycle.STARTED_PHASES and tree.lineage in (Lineage.MISSING, Lineage.INVALID):
         return None, tree.problem or ""
     if phase is Phase.ERROR and step is Phase.STARTING:
         spec_changed = me.generation != me.status.observed_generation
@@ -155,12 +151,12 @@ def _next_phase(
 
 
 def parent_settling(world: World, tree: Tree) -> float | None:
-    """Seconds to hold a brand-new child whose parent is about to settle, else None.
+    """Seconds a brand-new child stays silent while its parent is absent or starting, else
+    None: within `world.parent_grace` (`--parent-grace-seconds`) of its creation.
 
-    A tree applied at once (kubectl apply -k, a GitOps sync) creates children while their
-    parents are still absent or starting. Writing "waiting for the parent" first costs a
-    request per child and says nothing that lasts: the parent's next change wakes the
-    child anyway. Past the grace period the child reports as usual.
+    Off by default (0): the bench saw no write saved by a 10 s grace (bench/RESULTS.md,
+    issue 22), since the admission webhooks mostly have a tree's parents indexed and
+    Running before their children need them, and a silent child shows no status at all.
     """
     me = world.instance
     if me.status.phase is not None or me.created_at is None or me.deleting:

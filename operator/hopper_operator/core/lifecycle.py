@@ -46,8 +46,9 @@ _SATISFIES: dict[DesiredState, frozenset[Phase]] = {
     DesiredState.TERMINATED: frozenset({Phase.TERMINATED}),
 }
 
-# Phases a walk passes through only while asked to run: entering them starts something.
-STARTING_PHASES = frozenset({Phase.STARTING, Phase.RUNNING})
+# The phases of a started instance (on its way up, or up): a walk enters them only while
+# asked to run, and entering one starts something.
+STARTED_PHASES = frozenset({Phase.STARTING, Phase.RUNNING})
 
 
 def is_legal(source: Phase, target: Phase, table: Transitions = TRANSITIONS) -> bool:

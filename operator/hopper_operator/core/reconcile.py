@@ -55,9 +55,9 @@ def decide(world: World) -> Plan:
     if spec is None:
         return _unreadable(world)
     tree = tree_of(world, spec)
-    hold = parent_settling(world, tree)
-    if hold is not None:
-        return Plan(requeue_after=hold)
+    silent_for = parent_settling(world, tree)
+    if silent_for is not None:
+        return Plan(requeue_after=silent_for)
     config = effective_config(world, tree)
     course = course_of(world, spec, tree, config)
     verdicts = build_verdicts(Grounds(world, spec, tree, course, config.problem))

@@ -1,9 +1,10 @@
 """A thin async REST client: one aiohttp session, the credentials Kopf logs in with
 (kube.login's, shared: fetched once for Kopf's watches and every `Kube`).
 
-The operator reads through watches (Kopf) and only writes here, so the wrapper speaks raw
-JSON paths: no generated model classes are built per request, and every write is one
-request with exactly the body we mean.
+The reconciler reads through Kopf's watches and writes here; the leader election, the
+certificates, the readiness probe, the metrics reviews and the REST API read, watch and
+write through it too. It speaks raw JSON paths: no generated model classes are built per
+request, and every write is one request with exactly the body we mean.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import aiohttp
 import kopf
@@ -30,13 +31,36 @@ MERGE_PATCH = "application/merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
 
 
+class StatusCause(TypedDict, total=False):
+    """One refused field of a Status' details (a 422 names each)."""
+
+    reason: str
+    message: str
+    field: str
+
+
+class StatusDetails(TypedDict, total=False):
+    name: str
+    group: str
+    kind: str
+    causes: list[StatusCause]
+
+
+class Status(TypedDict, total=False):
+    """The API server's answer to a failed request (the fields read here)."""
+
+    message: str
+    reason: str
+    details: StatusDetails
+
+
 class KubeError(Exception):
     def __init__(
         self,
         status: int,
         message: str,
         retry_after: float | None = None,
-        details: Mapping[str, Any] | None = None,
+        details: Status | None = None,
     ) -> None:
         super().__init__(f"{status}: {message}")
         self.status = status
@@ -45,7 +69,7 @@ class KubeError(Exception):
         self.retry_after = retry_after
         # The Status' `reason` and `details` (a 422's causes name the refused fields).
         self.reason = str((details or {}).get("reason") or "")
-        self.details: Mapping[str, Any] = (details or {}).get("details") or {}
+        self.details: StatusDetails = (details or {}).get("details") or {}
 
 
 class NotFoundError(KubeError):
@@ -58,7 +82,12 @@ class ConflictError(KubeError):
 
 # Failures of the API or of the way to it, worth another try: the one definition, for the
 # reconciler and the leader election alike.
-TRANSIENT: tuple[type[Exception], ...] = (KubeError, aiohttp.ClientError, OSError, TimeoutError)
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    KubeError,
+    aiohttp.ClientError,
+    OSError,
+    TimeoutError,
+)
 
 
 class WriteRefusedError(Exception):
@@ -129,7 +158,7 @@ class Kube:
         method: str,
         path: str,
         *,
-        body: Any = None,
+        body: object = None,
         content_type: str = "application/json",
         query: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
@@ -145,7 +174,7 @@ class Kube:
             status, raw, retry_after = await self._send(method, path, data, content_type, query)
         payload: dict[str, Any] = json.loads(raw) if raw else {}
         if status >= 400:
-            raise _error(status, payload, retry_after)
+            raise _error(status, cast(Status, payload), retry_after)
         return payload
 
     async def _send(
@@ -197,7 +226,7 @@ class Kube:
                     continue
                 if response.status >= 400:
                     raw = await response.read()
-                    payload = json.loads(raw) if raw else {}
+                    payload = cast(Status, json.loads(raw) if raw else {})
                     raise _error(response.status, payload, response.headers.get("Retry-After"))
                 if opened is not None:
                     opened()
@@ -206,15 +235,15 @@ class Kube:
                         yield json.loads(line)
                 return
 
-    async def merge_patch(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    async def merge_patch(self, path: str, body: Mapping[str, object]) -> dict[str, Any]:
         return await self.request("PATCH", path, body=body, content_type=MERGE_PATCH)
 
-    async def apply(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    async def apply(self, path: str, body: Mapping[str, object]) -> dict[str, Any]:
         """Server-side apply: create or update in one request, owning only our fields."""
         query = {"fieldManager": MANAGER, "force": "true"}
         return await self.request("PATCH", path, body=body, content_type=APPLY_PATCH, query=query)
 
-    async def create(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    async def create(self, path: str, body: Mapping[str, object]) -> dict[str, Any]:
         return await self.request("POST", path, body=body)
 
     async def delete(
@@ -237,7 +266,7 @@ class Kube:
             await self.request("DELETE", path, body=body)
 
 
-def _tls(info: kopf.ConnectionInfo | None) -> tuple[Any, ...]:
+def _tls(info: kopf.ConnectionInfo | None) -> tuple[object, ...]:
     """What the TLS connection is made of: the CA, the client certificate and key."""
     if info is None:
         return ()
@@ -252,7 +281,7 @@ def _tls(info: kopf.ConnectionInfo | None) -> tuple[Any, ...]:
     )
 
 
-def _error(status: int, payload: Mapping[str, Any], retry_after: str | None) -> KubeError:
+def _error(status: int, payload: Status, retry_after: str | None) -> KubeError:
     message = str(payload.get("message") or payload)
     if status == 404:
         return NotFoundError(status, message, details=payload)

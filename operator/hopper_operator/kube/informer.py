@@ -32,7 +32,8 @@ from enum import StrEnum
 from types import TracebackType
 from typing import Any
 
-from hopper_operator.kube.client import TRANSIENT, Kube, KubeError
+from hopper_operator.kube.client import TRANSIENT_ERRORS, Kube, KubeError
+from hopper_operator.kube.versions import version_of
 
 logger = logging.getLogger(__name__)
 
@@ -64,14 +65,6 @@ class Change:
     version: int
     # The body held before this change (None: none), for `where` to judge a move.
     old: Body | None = None
-
-
-def version_of(obj: Body | None) -> int:
-    """The object's resourceVersion as a number (0 if it has none)."""
-    try:
-        return int((obj or {})["metadata"]["resourceVersion"])
-    except (KeyError, TypeError, ValueError):
-        return 0
 
 
 def _name(obj: Body) -> str:
@@ -315,7 +308,7 @@ class Informer:
                 delay = BACKOFF[0]
             except _GoneError:
                 relist = True
-            except TRANSIENT as error:
+            except TRANSIENT_ERRORS as error:
                 self._healthy = False
                 logger.warning("%s: watch broken (%r); again in %.1f s", self.path, error, delay)
                 await asyncio.sleep(delay)

@@ -27,7 +27,6 @@ import datetime
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import kopf
 import yaml
@@ -52,6 +51,24 @@ class KubeconfigError(kopf.LoginError):
     """The kubeconfig cannot be used as asked. The message is kubectl's for the same."""
 
 
+# A kubeconfig as YAML gives it: no field is trusted to have the type kubectl expects.
+Config = Mapping[str, object]
+
+
+def _mapping(value: object) -> Config:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _entries(config: Config, section: str) -> list[Config]:
+    """The named entries of a section (clusters, users, contexts)."""
+    listed = config.get(section)
+    return (
+        [entry for entry in listed if isinstance(entry, Mapping)]
+        if isinstance(listed, list)
+        else []
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class LoginOptions:
     """`--kubeconfig` and `--context`, as kubectl takes them; None: kubectl's defaults."""
@@ -74,7 +91,7 @@ def kubeconfig_files(
     return [Path(DEFAULT_KUBECONFIG).expanduser()]
 
 
-def read_kubeconfigs(paths: Sequence[Path], *, explicit: bool) -> list[tuple[Path, Any]]:
+def read_kubeconfigs(paths: Sequence[Path], *, explicit: bool) -> list[tuple[Path, Config]]:
     """Each file's content. kubectl skips a listed file that does not exist, unless it was
     named by --kubeconfig."""
     found = []
@@ -85,48 +102,53 @@ def read_kubeconfigs(paths: Sequence[Path], *, explicit: bool) -> list[tuple[Pat
             if explicit:
                 raise KubeconfigError(f"stat {path}: no such file or directory") from None
             continue
-        found.append((path, yaml.safe_load(text) or {}))
+        loaded = yaml.safe_load(text) or {}
+        if not isinstance(loaded, Mapping):
+            raise KubeconfigError(f"error loading config file {path}: not a kubeconfig")
+        found.append((path, loaded))
     return found
 
 
-def merge(files: Iterable[tuple[Path, Mapping[str, Any]]]) -> dict[str, Any]:
+def merge(files: Iterable[tuple[Path, Config]]) -> dict[str, object]:
     """kubectl's merge: the first file to name a cluster, user or context wins it whole
     (later files' entries of that name are ignored, even their other fields), the first
     file to set current-context sets it; file paths become absolute against the file that
     gave them, as client-go's ResolveLocalPaths does."""
-    merged: dict[str, Any] = {section: [] for section in SECTIONS}
+    sections: dict[str, list[Config]] = {section: [] for section in SECTIONS}
+    merged: dict[str, object] = {**sections}
     for path, config in files:
         base = path.parent.absolute()
         if not merged.get("current-context") and config.get("current-context"):
             merged["current-context"] = config["current-context"]
         for section, field in SECTIONS.items():
-            known = {entry.get("name") for entry in merged[section]}
-            for entry in config.get(section) or ():
+            known = {entry.get("name") for entry in sections[section]}
+            for entry in _entries(config, section):
                 if entry.get("name") not in known:
-                    merged[section].append(_resolved(field, entry, base))
+                    sections[section].append(_resolved(field, entry, base))
                     known.add(entry.get("name"))
     return merged
 
 
-def _resolved(field: str, entry: Mapping[str, Any], base: Path) -> dict[str, Any]:
-    body = copy.deepcopy(dict(entry.get(field) or {}))
+def _resolved(field: str, entry: Config, base: Path) -> dict[str, object]:
+    body = copy.deepcopy(dict(_mapping(entry.get(field))))
     for key in FILE_REFERENCES.get(field, ()):
         if body.get(key):
-            body[key] = str(base / body[key])  # an absolute path stays as it is
-    command = (body.get("exec") or {}).get("command") if field == "user" else None
-    if command and os.sep in command:  # a bare name is looked up on PATH, not here
-        body["exec"]["command"] = str(base / command)
+            body[key] = str(base / str(body[key]))  # an absolute path stays as it is
+    plugin = _mapping(body.get("exec")) if field == "user" else {}
+    command = plugin.get("command")
+    if isinstance(command, str) and os.sep in command:  # a bare name is looked up on PATH
+        body["exec"] = {**plugin, "command": str(base / command)}
     return {**entry, field: body}
 
 
-def context_name(config: Mapping[str, Any], wanted: str | None) -> str:
+def context_name(config: Config, wanted: str | None) -> str:
     """The context to use: `wanted`, else the current one, in kubectl's words if absent."""
     name = wanted or config.get("current-context")
     if not name:
         if not any(config.get(section) for section in SECTIONS):
             raise KubeconfigError("invalid configuration: no configuration has been provided")
         raise KubeconfigError("Error in configuration: context was not specified")
-    if not any(entry.get("name") == name for entry in config.get("contexts") or ()):
+    if not any(entry.get("name") == name for entry in _entries(config, "contexts")):
         raise KubeconfigError(
             f"Error in configuration: context was not found for specified context: {name}"
         )
@@ -173,7 +195,7 @@ def service_account_login(environ: Mapping[str, str], directory: Path) -> kopf.C
 
 
 def kubeconfig_login(
-    config: Mapping[str, Any], context: str, *, now: datetime.datetime | None = None
+    config: Config, context: str, *, now: datetime.datetime | None = None
 ) -> kopf.ConnectionInfo:
     """Log in as `context`'s user of a merged kubeconfig, through the official client.
     Blocking: an exec plugin or an OIDC refresh may run here."""
@@ -199,7 +221,8 @@ def kubeconfig_login(
     user = _user(config, context)
     if "exec" in user and not token and not configuration.cert_file:
         # The client logs the plugin's failure, then carries on without a credential.
-        raise KubeconfigError(f"exec plugin {user['exec'].get('command')!r} gave no credential")
+        command = _mapping(user["exec"]).get("command")
+        raise KubeconfigError(f"exec plugin {command!r} gave no credential")
     return kopf.ConnectionInfo(
         server=configuration.host,
         ca_path=configuration.ssl_ca_cert,
@@ -209,27 +232,33 @@ def kubeconfig_login(
         certificate_path=configuration.cert_file,
         private_key_path=configuration.key_file,
         proxy_url=configuration.proxy,
-        default_namespace=_context(config, context).get("namespace"),
+        default_namespace=namespace_of(config, context),
         expiration=refresh_at(
             getattr(loader, "expiry", None), now or datetime.datetime.now(datetime.UTC)
         ),
     )
 
 
-def _context(config: Mapping[str, Any], name: str) -> dict[str, Any]:
-    entry = next(entry for entry in config["contexts"] if entry.get("name") == name)
-    return dict(entry.get("context") or {})
+def _context(config: Config, name: str) -> dict[str, object]:
+    entry = next(entry for entry in _entries(config, "contexts") if entry.get("name") == name)
+    return dict(_mapping(entry.get("context")))
 
 
-def _user(config: Mapping[str, Any], context: str) -> dict[str, Any]:
+def _user(config: Config, context: str) -> dict[str, object]:
     wanted = _context(config, context).get("user")
-    users = [entry.get("user") or {} for entry in config["users"] if entry.get("name") == wanted]
+    users = [_mapping(e.get("user")) for e in _entries(config, "users") if e.get("name") == wanted]
     return dict(users[0]) if users else {}
+
+
+def namespace_of(config: Config, context: str) -> str | None:
+    """The namespace `context` names, if any."""
+    namespace = _context(config, context).get("namespace")
+    return namespace if isinstance(namespace, str) and namespace else None
 
 
 def kubeconfig(
     options: LoginOptions, environ: Mapping[str, str]
-) -> tuple[dict[str, Any], str] | None:
+) -> tuple[dict[str, object], str] | None:
     """The merged kubeconfig and the context to use; None: log in as the pod's
     ServiceAccount. Fails in kubectl's words on a missing file or an unknown context."""
     in_cluster = (SERVICE_ACCOUNT / "token").exists()
@@ -310,3 +339,17 @@ def use(options: LoginOptions) -> None:
 def shared_credentials() -> Credentials:
     """The credentials shared by Kopf's watches and every `Kube` of this process."""
     return _started_with.credentials
+
+
+def own_namespace(flag: str | None, watched: list[str]) -> str:
+    """Where this process lives (its Lease; the REST API's instances): the flag, else the
+    pod's namespace (downward API, then the ServiceAccount's mount), else the first watched namespace (a developer's `run -n`), else `default`."""
+    if flag:
+        return flag
+    if namespace := os.environ.get("POD_NAMESPACE"):
+        return namespace
+    try:
+        with open(SERVICE_ACCOUNT / "namespace") as mounted:
+            return mounted.read().strip()
+    except OSError:
+        return watched[0] if watched else "default"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 import sys
 from types import ModuleType
-from typing import Any, cast
+from typing import cast
 
 PACKAGE = "kubernetes"
 
@@ -25,8 +25,9 @@ def defer() -> None:
     sys.modules.setdefault(PACKAGE, cast(ModuleType, None))
 
 
-def load() -> Any:
-    """The `kubernetes` package (untyped), importing it now if it is not yet."""
+def load() -> ModuleType:
+    """The `kubernetes` package (untyped: nothing of it is checked), importing it now if
+    it is not yet."""
     if PACKAGE in sys.modules and sys.modules[PACKAGE] is None:
         del sys.modules[PACKAGE]
     return importlib.import_module(PACKAGE)

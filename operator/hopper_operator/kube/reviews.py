@@ -10,7 +10,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any
+from typing import TypedDict, cast
 
 from hopper_operator.kube.client import Kube
 
@@ -23,6 +23,20 @@ MAX_CACHED = 1024  # decisions remembered; garbage tokens must not grow memory w
 
 # What a SubjectAccessReview asks about: its `nonResourceAttributes` or `resourceAttributes`.
 Attributes = Mapping[str, Mapping[str, str]]
+
+
+class UserInfo(TypedDict, total=False):
+    """A TokenReview's `status.user`."""
+
+    username: str
+    uid: str
+    groups: list[str]
+    extra: dict[str, list[str]]
+
+
+class TokenReviewStatus(TypedDict, total=False):
+    authenticated: bool
+    user: UserInfo
 
 
 @dataclass(frozen=True)
@@ -56,7 +70,7 @@ async def authenticate(kube: Kube, token: str) -> User | None:
         TOKEN_REVIEWS,
         {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": token}},
     )
-    status: dict[str, Any] = review.get("status") or {}
+    status = cast(TokenReviewStatus, review.get("status") or {})
     if not status.get("authenticated"):
         return None
     info = status.get("user") or {}
@@ -96,13 +110,13 @@ async def may(kube: Kube, user: User, verb: str, path: str) -> bool:
 class Gate:
     """Who may do what, as the API server says, remembered for a short while per token and
     question (only a hash of the token is kept). `attributes`: the question asked when
-    `decide` is given none (an endpoint that asks only one)."""
+    `decision` is given none (an endpoint that asks only one)."""
 
     kube: Kube
     attributes: Attributes | None = None
     _cache: dict[str, tuple[float, Decision, str]] = field(default_factory=dict)
 
-    async def decide(
+    async def decision(
         self, authorization: str | None, attributes: Attributes | None = None
     ) -> Decision:
         return (await self.review(authorization, attributes))[0]

@@ -17,10 +17,10 @@ from hopper_operator.core.reconcile import stored
 from hopper_operator.core.views import InstanceView, OwnerReference
 
 # A JSON object on the wire: read only after checking what each value is.
-Json = Mapping[str, object]
+JsonMapping = Mapping[str, object]
 
 
-def merge_patch(before: Json, after: Json) -> dict[str, object]:
+def merge_patch(before: JsonMapping, after: JsonMapping) -> dict[str, object]:
     """The RFC 7386 JSON merge patch that turns `before` into `after`.
 
     Objects are diffed key by key (a removed key becomes null); anything else, lists
@@ -39,7 +39,7 @@ def merge_patch(before: Json, after: Json) -> dict[str, object]:
     return patch
 
 
-def json_patch(target: Json, patch: Json, at: str = "") -> list[dict[str, object]]:
+def json_patch(target: JsonMapping, patch: JsonMapping, at: str = "") -> list[dict[str, object]]:
     """The RFC 6902 operations that do to `target` what the merge patch `patch` does.
 
     `at` is where `target` sits in the document, as a JSON Pointer.
@@ -59,7 +59,7 @@ def json_patch(target: Json, patch: Json, at: str = "") -> list[dict[str, object
     return operations
 
 
-def _without_nulls(value: Json) -> dict[str, object]:
+def _without_nulls(value: JsonMapping) -> dict[str, object]:
     """What a merge patch's new object becomes: its nulls remove what is not there."""
     return {
         key: _without_nulls(item) if isinstance(item, Mapping) else item

@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 
 from hopper_operator.kube.client import NotFoundError
-from hopper_operator.kube.informer import Informers, View, version_of
+from hopper_operator.kube.informer import Informers, View
+from hopper_operator.kube.versions import version_of
 from hopper_operator.resources.paths import instance_path
 from hopper_operator.rest.mapping import Object
 

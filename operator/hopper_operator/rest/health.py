@@ -6,14 +6,13 @@ import asyncio
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hopper_operator.kube.client import KubeError
-from hopper_operator.kube.reviews import Decision, Gate, non_resource
+from hopper_operator.kube.metrics_gate import METRICS_PATH, scrape
+from hopper_operator.kube.probes import lists_any
 from hopper_operator.resources.paths import instance_path
 from hopper_operator.rest.metrics import ApiMetrics
 
-METRICS_PATH = "/metrics"
 LIST_WAIT = 2.0  # seconds /readyz waits for the first list (the kubelet's probe waits 5)
 
 router = APIRouter(include_in_schema=False)
@@ -36,9 +35,7 @@ async def readyz(request: Request) -> PlainTextResponse:
     except TimeoutError:
         return PlainTextResponse("the instances are not listed yet\n", status_code=503)
     try:
-        await store.kube.request(
-            "GET", instance_path(request.app.state.namespace), query={"limit": "1"}
-        )
+        await lists_any(store.kube, instance_path(request.app.state.namespace))
     except (KubeError, OSError) as error:
         return PlainTextResponse(f"the API server does not answer: {error}\n", status_code=503)
     return PlainTextResponse("ok\n")
@@ -47,11 +44,8 @@ async def readyz(request: Request) -> PlainTextResponse:
 @router.get(METRICS_PATH)
 async def metrics(request: Request) -> Response:
     """Behind the same review as the operator's metrics: `get` on /metrics."""
-    gate: Gate = request.app.state.gate
-    question = non_resource("get", METRICS_PATH)
-    decision = await gate.decide(request.headers.get("Authorization"), question)
-    if decision is not Decision.ALLOWED:
-        return PlainTextResponse(f"{decision.name.lower()}\n", status_code=decision)
     registry = request.app.state.metrics
     assert isinstance(registry, ApiMetrics)
-    return Response(generate_latest(registry.registry), media_type=CONTENT_TYPE_LATEST)
+    authorization = request.headers.get("Authorization")
+    answer = await scrape(request.app.state.gate, authorization, registry.registry)
+    return Response(answer.body, status_code=answer.status, media_type=answer.content_type)

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from hopper_operator.kube.client import Kube
-from hopper_operator.kube.informer import Informers, Kind, version_of
+from hopper_operator.kube.informer import Informers, Kind
+from hopper_operator.kube.versions import guarded, version_of
 from hopper_operator.resources.paths import instance_path
 from hopper_operator.rest.cache import Cache
 from hopper_operator.rest.mapping import Object
@@ -44,9 +45,7 @@ class Store:
         self, namespace: str, name: str, patch: Object, *, version: str | None = None
     ) -> dict[str, Any]:
         """A merge patch; with `version`, only onto that resourceVersion (else 409)."""
-        body = dict(patch)
-        if version is not None:
-            body["metadata"] = {**(patch.get("metadata") or {}), "resourceVersion": version}
+        body = patch if version is None else guarded(patch, version)
         patched = await self.kube.merge_patch(instance_path(namespace, name), body)
         self.cache.remember(patched)
         return patched

@@ -10,8 +10,8 @@ from typing import Any
 
 from hopper_operator.controller.certificates import CertificateKeeper
 from hopper_operator.controller.settings import WebhookSettings
-from hopper_operator.controller.tls import issue
 from hopper_operator.kube.client import ConflictError, NotFoundError
+from hopper_operator.kube.tls import issue
 
 
 class SecretCreatedMeanwhile:

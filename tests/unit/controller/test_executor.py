@@ -7,7 +7,7 @@ import pytest
 from hopper_operator.controller.executor import Executor
 from hopper_operator.kube.client import ConflictError, KubeError, NotFoundError
 from hopper_operator.resources.paths import config_map_path, events_path, instance_path
-from hopper_operator.resources.render import Request, Requests, Target, Verb
+from hopper_operator.resources.render import Method, Request, Requests, Target
 from tests.unit.controller.fakes import RecordingKube
 
 PATH = instance_path("ns", "g")
@@ -22,8 +22,8 @@ def metadata_then_status(version: str = "10") -> tuple[Request, ...]:
     labels = {"metadata": {"labels": {"a": "b"}}}
     status = {"status": {"phase": "Starting"}}
     return (
-        Request(Verb.MERGE_PATCH, PATH, Target.INSTANCE, labels, precondition=version),
-        Request(Verb.MERGE_PATCH, f"{PATH}/status", Target.INSTANCE, status, version),
+        Request(Method.MERGE_PATCH, PATH, Target.INSTANCE, labels, precondition=version),
+        Request(Method.MERGE_PATCH, f"{PATH}/status", Target.INSTANCE, status, version),
     )
 
 
@@ -50,8 +50,8 @@ async def test_the_instance_delete_carries_its_uid_and_the_version_last_written(
     kube = RecordingKube()
     kube.put(PATH, instance("10"))
     status = {"status": {"phase": "Terminated"}}
-    delete = Request(Verb.DELETE, PATH, Target.INSTANCE, {"preconditions": {"uid": "u1"}}, "10")
-    patch = Request(Verb.MERGE_PATCH, f"{PATH}/status", Target.INSTANCE, status, "10")
+    delete = Request(Method.DELETE, PATH, Target.INSTANCE, {"preconditions": {"uid": "u1"}}, "10")
+    patch = Request(Method.MERGE_PATCH, f"{PATH}/status", Target.INSTANCE, status, "10")
     await Executor(kube).run(Requests((patch, delete), ()))
     assert kube.calls[-1].body == {"preconditions": {"uid": "u1", "resourceVersion": "100"}}
     assert PATH not in kube.objects
@@ -64,7 +64,7 @@ async def test_the_instance_delete_carries_its_uid_and_the_version_last_written(
 
 async def test_a_missing_object_is_not_found_and_a_missing_delete_is_done() -> None:
     kube = RecordingKube()
-    gone = Request(Verb.DELETE, CM, Target.CONFIG_MAP)
+    gone = Request(Method.DELETE, CM, Target.CONFIG_MAP)
     assert await Executor(kube).run(Requests((gone,), ())) == {}
     with pytest.raises(NotFoundError):
         await Executor(kube).run(Requests(metadata_then_status(), ()))
@@ -74,8 +74,8 @@ async def test_a_create_that_finds_the_object_falls_back_to_its_apply() -> None:
     kube = RecordingKube()
     kube.put(CM, {"metadata": {"name": "g-config", "resourceVersion": "5"}, "data": {}})
     body = {"metadata": {"name": "g-config"}, "data": {"config.json": "{}"}}
-    apply = Request(Verb.APPLY, CM, Target.CONFIG_MAP, body)
-    create = Request(Verb.CREATE, config_map_path("ns"), Target.CONFIG_MAP, body, fallback=apply)
+    apply = Request(Method.APPLY, CM, Target.CONFIG_MAP, body)
+    create = Request(Method.CREATE, config_map_path("ns"), Target.CONFIG_MAP, body, fallback=apply)
     written = await Executor(kube).run(Requests((create,), ()))
     assert kube.sent == [("create", config_map_path("ns")), ("apply", CM)]
     assert written[Target.CONFIG_MAP]["data"] == {"config.json": "{}"}
@@ -86,7 +86,7 @@ async def test_events_are_posted_beside_the_writes_and_a_failed_one_fails_nothin
     kube.put(PATH, instance())
     post = events_path("ns")
     kube.failures[("create", post)] = KubeError(403, "forbidden")
-    note = Request(Verb.CREATE, post, Target.EVENT, {"metadata": {"generateName": "g."}})
+    note = Request(Method.CREATE, post, Target.EVENT, {"metadata": {"generateName": "g."}})
     executor = Executor(kube)
     await executor.run(Requests(metadata_then_status(), (note, note)))
     await executor.drain()

@@ -13,13 +13,15 @@ import copy
 import itertools
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from hopper_operator.controller.leader import LeaderElector, LeaseTimings, lease_namespace
+from hopper_operator.controller.leader import LeaderElector, LeaseTimings
 from hopper_operator.kube.client import ConflictError, NotFoundError
+from hopper_operator.kube.login import own_namespace
 
 TIMINGS = LeaseTimings(lease_duration=0.6, renew_deadline=0.4, retry_period=0.05)
 PATH = "/apis/coordination.k8s.io/v1/namespaces/ns/leases/hopper-operator"
@@ -303,14 +305,12 @@ def test_timings_must_leave_a_margin() -> None:
 
 def test_lease_namespace_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POD_NAMESPACE", "hopper-system")
-    assert lease_namespace("flag", ["a"]) == "flag"
-    assert lease_namespace(None, ["a"]) == "hopper-system"
+    assert own_namespace("flag", ["a"]) == "flag"
+    assert own_namespace(None, ["a"]) == "hopper-system"
     monkeypatch.delenv("POD_NAMESPACE")
-    monkeypatch.setattr(
-        "hopper_operator.controller.leader.SERVICE_ACCOUNT_NAMESPACE", "/nonexistent"
-    )
-    assert lease_namespace(None, ["a", "b"]) == "a"
-    assert lease_namespace(None, []) == "default"
+    monkeypatch.setattr("hopper_operator.kube.login.SERVICE_ACCOUNT", Path("/nonexistent"))
+    assert own_namespace(None, ["a", "b"]) == "a"
+    assert own_namespace(None, []) == "default"
 
 
 async def test_the_client_refuses_writes_while_not_sure_and_says_who_writes() -> None:

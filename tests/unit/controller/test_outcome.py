@@ -21,10 +21,11 @@ from hopper_operator.controller.outcome import (
     Outcome,
     Requeue,
     Retry,
+    Stopped,
     conclude,
     failed,
 )
-from hopper_operator.controller.records import Key, Records
+from hopper_operator.controller.records import Key, KeyRecord, Notes, Records
 from hopper_operator.kube.client import ConflictError, KubeError, NotFoundError, WriteRefusedError
 
 KEY: Key = ("ns", "acme")
@@ -77,18 +78,39 @@ def test_gone_forgets_and_behind_does_nothing_to_the_queue() -> None:
 
 def test_the_record_follows_the_outcome() -> None:
     records = Records()
-    records[KEY].decide("20", "abc")
+    ops(Done(notes=Notes(decided=20, config_hash="abc")), records)
+    assert records.decided_on(KEY, "20") and records.holds_config(KEY, "abc")
     ops(Behind(), records)  # the echo of our own write must wake a pass
-    assert not records.covers(KEY, "20")
-    records[KEY].wrote("25")
-    ops(Retry(KubeError(500, "etcd"), Failure.TRANSIENT, "21"), records)
-    assert records[KEY].failed_at == 25  # our own write is not news
-    assert not records.fresh(KEY, "25") and records.fresh(KEY, "26")
+    assert not records.decided_on(KEY, "20")
+    ops(Retry(KubeError(500, "etcd"), Failure.TRANSIENT, "21", notes=Notes(written=25)), records)
+    assert records[KEY] == KeyRecord(expected=25, failed_at=25)  # our own write is not news
+    assert not records.failed_before(KEY, "25") and records.failed_before(KEY, "26")
     ops(Retry(KubeError(500, "etcd"), Failure.TRANSIENT, "30"), records)
     ops(Done(), records)
     assert records[KEY].failed_at is None
     ops(Gone(), records)
     assert records._records == {}
+
+
+def test_a_pass_under_way_is_read_beside_the_record_and_concluded_into_it() -> None:
+    records = Records()
+    ops(Done(notes=Notes(written=10, decided=10, config_hash="abc")), records)
+    notes = records.begin(KEY)
+    assert records.decided_on(KEY, "10")  # nothing decided yet: the record stands
+    notes.wrote("12")
+    notes.at_rest("12")  # the echo of its write arrives while it sends the next one
+    assert records.decided_on(KEY, "12") and not records.holds_config(KEY, "abc")
+    assert records[KEY].expected == 10  # the record itself waits for the outcome
+    ops(Requeue(0.5, notes), records)
+    assert records[KEY] == KeyRecord(expected=12, decided=12)
+    assert records.under_way(KEY) is None
+
+
+def test_a_stopped_pass_leaves_what_it_wrote_and_nothing_decided() -> None:
+    records = Records()
+    records.begin(KEY).wrote("7")
+    assert ops(Stopped(), records) == []  # the queue took the key back itself
+    assert records[KEY] == KeyRecord(expected=7)
 
 
 @pytest.mark.parametrize(

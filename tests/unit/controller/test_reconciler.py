@@ -102,12 +102,12 @@ async def test_a_pass_marks_what_it_decided_on_and_an_early_return_forgets_it() 
     final = cluster.kube.objects[PATH]["metadata"]["resourceVersion"]
     # It decided again on its last write and found nothing to do: that echo, and those of
     # its earlier writes, bring nothing new.
-    assert controller.reconciler.records.covers(key, final)
-    assert controller.reconciler.records.covers(key, "100")
-    assert not controller.reconciler.records.covers(key, str(int(final) + 1))
+    assert controller.reconciler.records.decided_on(key, final)
+    assert controller.reconciler.records.decided_on(key, "100")
+    assert not controller.reconciler.records.decided_on(key, str(int(final) + 1))
     # Woken while the index still shows an older version: the echo must wake it after all.
     await controller.process(key)
-    assert not controller.reconciler.records.covers(key, final)
+    assert not controller.reconciler.records.decided_on(key, final)
 
 
 async def test_a_write_without_a_step_is_decided_on_again_so_its_echo_wakes_nothing() -> None:
@@ -125,6 +125,6 @@ async def test_a_write_without_a_step_is_decided_on_again_so_its_echo_wakes_noth
     writes = cluster.kube.calls[sent:]
     assert [(c.verb, c.path) for c in writes] == [("merge-patch", f"{PATH}/status")]
     assert cluster.kube.objects[PATH]["status"]["observedGeneration"] == 2
-    assert controller.reconciler.records.covers(
+    assert controller.reconciler.records.decided_on(
         key, cluster.kube.objects[PATH]["metadata"]["resourceVersion"]
     )

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from hopper_operator.api.enums import Phase
+from hopper_operator.controller.records import KeyRecord
 from hopper_operator.controller.wakeups import Recount, Wakeups
 from tests.unit.builders import view
 
@@ -22,6 +23,9 @@ class Queued:
 
     def add(self, key: Key, delay: float = 0.0) -> None:
         self.keys[key] = min(delay, self.keys.get(key, delay))
+
+    def add_rate_limited(self, key: Key, retry_after: float | None = None) -> float:
+        raise AssertionError("the event handlers never rate-limit")
 
     def forget(self, key: Key) -> None:
         pass
@@ -104,7 +108,7 @@ def test_children_that_never_settle_refresh_their_parent_at_the_latest() -> None
 
 def test_the_echo_of_a_version_already_decided_on_wakes_no_pass() -> None:
     wakeups, queued = rules()
-    wakeups.records[PARENT].decide("20")
+    wakeups.records.set_record(PARENT, KeyRecord(decided=20))
     parent = view("acme", phase="Running", ready=True)
     wakeups.instance(replace(parent, resource_version="20"), gone=False)
     wakeups.instance(replace(parent, resource_version="19"), gone=False)  # an earlier write
@@ -131,7 +135,7 @@ def test_an_owned_object_wakes_its_owner() -> None:
 
 def test_a_config_map_wakes_its_owner_unless_it_holds_what_the_last_pass_decided_with() -> None:
     wakeups, queued = rules()
-    wakeups.records[PARENT].decide("20", "abc")
+    wakeups.records.set_record(PARENT, KeyRecord(decided=20, config_hash="abc"))
     wakeups.config_map(PARENT, "abc", gone=False)  # the one the pass just created
     assert queued.keys == {}
     wakeups.config_map(PARENT, "edited", gone=False)  # changed by someone else
@@ -140,6 +144,6 @@ def test_a_config_map_wakes_its_owner_unless_it_holds_what_the_last_pass_decided
     wakeups.config_map(PARENT, "abc", gone=True)  # deleted: to be made again
     assert queued.keys == {PARENT: 0.0}
     queued.keys.clear()
-    wakeups.records[PARENT].undecide()
+    wakeups.records.set_record(PARENT, KeyRecord())
     wakeups.config_map(PARENT, "abc", gone=False)  # no decision on record: reconcile
     assert queued.keys == {PARENT: 0.0}

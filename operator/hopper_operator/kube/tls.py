@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+YEAR = timedelta(days=365)
 BACKDATE = timedelta(minutes=5)  # clocks of the API server and the operator may differ
 
 
@@ -117,3 +118,19 @@ def load_into(context: ssl.SSLContext, pair: KeyPair) -> None:
         cert.write_bytes(pair.cert)
         key.write_bytes(pair.key)
         context.load_cert_chain(cert, key)
+
+
+def self_signed_context(name: str) -> ssl.SSLContext:
+    """A server context with a throw-away certificate for `name`, as controller-runtime
+    makes when given none: clients skip verification (or the server is given a real
+    certificate)."""
+    context = server_context()
+    load_into(context, issue(name, hosts=["localhost"], validity=YEAR))
+    return context
+
+
+def files_context(cert: Path, key: Path) -> ssl.SSLContext:
+    """A server context presenting the certificate and key in these files."""
+    context = server_context()
+    context.load_cert_chain(cert, key)
+    return context
