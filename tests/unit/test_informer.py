@@ -244,6 +244,41 @@ async def test_a_subscriber_behind_its_buffer_overflows_alone(
     assert informer._subscribers == {fast}
 
 
+async def test_a_batch_takes_what_is_ready_in_order_and_frees_the_buffer(
+    served: tuple[Informer, Server],
+) -> None:
+    """A reader of a burst: the snapshot first, then the buffer, at most `most` at a
+    time; what it took no longer counts against the buffer; [] once ended."""
+    informer, server = served
+    subscription = await informer.subscribe(buffer=3)
+    for version in (8, 9, 10):
+        await server.send("MODIFIED", obj("a", version))
+    await server.settle()
+    assert list(map(told, await subscription.batch(2))) == [
+        (Kind.ADDED, "a", 5),
+        (Kind.ADDED, "b", 6),
+    ]
+    assert list(map(told, await subscription.batch(3))) == [
+        (Kind.SYNCED, "", 7),
+        (Kind.MODIFIED, "a", 8),
+        (Kind.MODIFIED, "a", 9),
+    ]
+    await server.send("MODIFIED", obj("b", 11))
+    await server.send("MODIFIED", obj("b", 12))
+    await server.settle()
+    assert not subscription.overflowed  # 10, 11, 12: a full buffer, not beyond
+    waiting = asyncio.create_task(subscription.batch(10))
+    assert [c.version for c in await waiting] == [10, 11, 12]
+    waiting = asyncio.create_task(subscription.batch(10))
+    await asyncio.sleep(0)
+    assert not waiting.done()  # nothing ready: it waits
+    await server.send("DELETED", obj("b", 13))
+    await server.settle()
+    assert list(map(told, await waiting)) == [(Kind.DELETED, "b", 13)]
+    subscription.close()
+    assert await subscription.batch(10) == []
+
+
 async def test_a_filter_sees_moves_in_and_out_as_added_and_deleted(
     served: tuple[Informer, Server],
 ) -> None:

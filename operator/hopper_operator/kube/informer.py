@@ -155,6 +155,20 @@ class Subscription:
     def __aiter__(self) -> Subscription:
         return self
 
+    async def batch(self, most: int) -> list[Change]:
+        """What is ready, in order, up to `most` changes (waiting for one); [] once it
+        has ended. A burst costs its reader one wake-up, not one per change."""
+        while not (self._first or self._buffer):
+            if self._ended:
+                return []
+            self._ready.clear()
+            await self._ready.wait()
+        taken: list[Change] = []
+        for queue in (self._first, self._buffer):
+            while queue and len(taken) < most:
+                taken.append(queue.popleft())
+        return taken
+
     async def __anext__(self) -> Change:
         while True:
             if self._first:

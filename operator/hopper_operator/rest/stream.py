@@ -59,7 +59,8 @@ def frame(change: Change, data: str = "{}") -> bytes:
 
 HEARTBEAT = b": keep-alive\n\n"
 RESET = frame(Change(Kind.RESET, None, 0))
-BODIES = 1024  # instance bodies kept serialized: every stream sends the same change
+FRAMES = 2048  # events kept encoded: every stream sends the same change
+BATCH = 64  # events at most in one write: a burst is a few writes, never a large copy
 
 
 class Streams:
@@ -68,7 +69,7 @@ class Streams:
     def __init__(self, settings: StreamSettings) -> None:
         self.settings = settings
         self._open: set[Subscription] = set()
-        self._bodies: OrderedDict[tuple[str, str, str], str] = OrderedDict()
+        self._frames: OrderedDict[tuple[Kind, str, str, str], bytes] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._open)
@@ -110,14 +111,15 @@ class Streams:
         if change.obj is None:
             return frame(change)
         meta = change.obj["metadata"]
-        key = meta.get("namespace", ""), meta["name"], meta.get("resourceVersion", "")
-        body = self._bodies.get(key)
-        if body is None:
-            # Once per version, not once per stream: a hundred streams, one serialization.
-            body = self._bodies[key] = mapping.to_instance(change.obj).model_dump_json()
-            if len(self._bodies) > BODIES:
-                self._bodies.popitem(last=False)
-        return frame(change, body)
+        key = change.kind, meta.get("namespace", ""), meta["name"], meta.get("resourceVersion", "")
+        encoded = self._frames.get(key)
+        if encoded is None:
+            # Once per change, not once per stream: a hundred streams, one serialization.
+            body = mapping.to_instance(change.obj).model_dump_json()
+            encoded = self._frames[key] = frame(change, body)
+            if len(self._frames) > FRAMES:
+                self._frames.popitem(last=False)
+        return encoded
 
     def _closed(self, subscription: Subscription) -> None:
         subscription.close()
@@ -151,15 +153,26 @@ async def _events(
     while (left := end - loop.time()) > 0:
         try:
             async with asyncio.timeout(min(settings.heartbeat, left)):
-                change = await anext(subscription)
+                changes = await subscription.batch(BATCH)
         except TimeoutError:
             yield HEARTBEAT
             continue
-        except StopAsyncIteration:
+        if not changes:
             return  # closed: the server is shutting down
+        frames, last = _frames(streams, changes, single=single)
+        yield b"".join(frames)  # what is ready: one write
+        if last:
+            return
+
+
+def _frames(streams: Streams, changes: list[Change], *, single: bool) -> tuple[list[bytes], bool]:
+    """The events `changes` make, and whether the stream ends with them."""
+    frames: list[bytes] = []
+    for change in changes:
         if change.kind is Kind.OVERFLOW:
-            yield RESET  # fell behind: start over, from a snapshot
-            return
-        yield streams.frame(change)
+            frames.append(RESET)  # fell behind: start over, from a snapshot
+            return frames, True
+        frames.append(streams.frame(change))
         if single and change.kind is Kind.DELETED:
-            return
+            return frames, True
+    return frames, False
