@@ -176,7 +176,7 @@ async def _measure(
     await operator.guard(reference.wait(names, settled_in("Running"), 120 + n * 0.3, "up"))
     await _quiet(reference, SETTLE_S)
     url = f"http://127.0.0.1:{served.port}/api/v1/namespaces/{on.namespace}/instances"
-    # One stream first, closed: the API lists the namespace once, for every stream.
+    # One stream first, closed: the API has listed (it lists at its start), every stream after.
     async with Consumers(url, on.token, 1, logs / "warm.json") as warm:
         await warm.collect(0)
     runs, alone, watched, rss, readers_cpu = [], [], [], [], []
