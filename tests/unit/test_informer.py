@@ -84,9 +84,8 @@ async def served() -> AsyncIterator[tuple[Informer, Server]]:
 async def drain(subscription: Subscription) -> list[tuple[Kind, str, int]]:
     """What the subscription holds now (it never waits for more)."""
     seen: list[tuple[Kind, str, int]] = []
-    while subscription._first or subscription._buffer:
-        change = await anext(subscription)
-        seen.append(told(change))
+    while taken := subscription._take(1):
+        seen.append(told(taken[0]))
     return seen
 
 
@@ -295,6 +294,31 @@ async def test_a_filter_sees_moves_in_and_out_as_added_and_deleted(
         (Kind.ADDED, "a", 8),
         (Kind.MODIFIED, "a", 9),
         (Kind.DELETED, "a", 11),
+    ]
+
+
+async def test_subscribers_starting_together_share_one_snapshot_read_as_they_go(
+    served: tuple[Informer, Server],
+) -> None:
+    """A hundred streams opened at once hold one list of the bodies, not a hundred lists
+    of changes; a change makes the next snapshot a new list; a filter that leaves none of
+    the snapshot still gives `synced` (a batch is [] only once ended)."""
+    informer, server = served
+    first, second = await informer.subscribe(), await informer.subscribe()
+    none = await informer.subscribe(where=lambda o: o["status"]["phase"] == "Paused")
+    assert first._listed is second._listed is none._listed
+    assert not first._first  # nothing turned into a change before it is read
+    assert await none.batch(10) == [Change(Kind.SYNCED, None, 7)]
+    assert list(map(told, await first.batch(1))) == [(Kind.ADDED, "a", 5)]
+    await server.send("MODIFIED", obj("a", 8))
+    await server.settle()
+    later = await informer.subscribe()
+    assert later._listed is not first._listed
+    assert await drain(later) == [(Kind.ADDED, "b", 6), (Kind.ADDED, "a", 8), (Kind.SYNCED, "", 8)]
+    assert await drain(first) == [
+        (Kind.ADDED, "b", 6),
+        (Kind.SYNCED, "", 7),
+        (Kind.MODIFIED, "a", 8),
     ]
 
 

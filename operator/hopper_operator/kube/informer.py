@@ -12,6 +12,9 @@ and `synced` when the informer cannot tell what came later). It reads through a 
 buffer: one that falls behind gets `overflow` and is dropped, so memory never grows with
 a slow consumer. The snapshot (or the replay) and the registration happen in one turn of
 the event loop, with no await between: nothing falls between them, nothing comes twice.
+A snapshot is the informer's sorted list of the bodies, shared by every subscriber that
+starts while nothing changes; each turns its bodies into changes as it reads them, so a
+hundred subscribers starting together hold one list, not a hundred of a thousand changes.
 
 A subscription may carry `where`, a predicate on bodies: then an object that stops
 matching arrives as `deleted` (with its new body) and one that starts matching as `added`,
@@ -26,7 +29,7 @@ import contextlib
 import functools
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from types import TracebackType
@@ -104,17 +107,40 @@ class Subscription:
     ) -> None:
         self._informer, self._where, self._size = informer, where, size
         self._namespace = namespace
-        self._first: deque[Change] = deque()  # the snapshot or replay: never counted
+        # Before the live changes, never counted: `reset` or a replay, the snapshot's
+        # bodies (read from `_at` on, shared with other subscribers), then `synced`.
+        self._first: deque[Change] = deque()
+        self._listed: Sequence[Body] = ()
+        self._at = 0
+        self._synced: Change | None = None
         self._buffer: deque[Change] = deque()
         self._ready = asyncio.Event()
         self._ended = False
         self.overflowed = False
         self._after = -1  # live changes up to this version were already told (or skipped)
 
-    def _start(self, first: Iterable[Change], after: int) -> None:
+    def _start(
+        self, first: list[Change], listed: Sequence[Body], synced: Change, after: int
+    ) -> None:
         self._after = after
         self._first.extend(c for c in map(self._see, first) if c is not None)
+        self._listed, self._synced = listed, synced
         self._ready.set()
+
+    def _next(self) -> Change | None:
+        """The next change held (None: none now), in order."""
+        if self._first:
+            return self._first.popleft()
+        while self._at < len(self._listed):
+            obj = self._listed[self._at]
+            self._at += 1
+            seen = self._see(Change(Kind.ADDED, obj, version_of(obj)))
+            if seen is not None:
+                return seen
+        if self._synced is not None:
+            synced, self._synced = self._synced, None
+            return synced
+        return self._buffer.popleft() if self._buffer else None
 
     def _see(self, change: Change) -> Change | None:
         if self._namespace is not None and _namespace(change.obj) not in (None, self._namespace):
@@ -149,6 +175,7 @@ class Subscription:
     def close(self) -> None:
         """Stop receiving; what is buffered is dropped."""
         self._first.clear()
+        self._listed, self._synced = (), None
         self._buffer.clear()
         self._end()
 
@@ -158,27 +185,24 @@ class Subscription:
     async def batch(self, most: int) -> list[Change]:
         """What is ready, in order, up to `most` changes (waiting for one); [] once it
         has ended. A burst costs its reader one wake-up, not one per change."""
-        while not (self._first or self._buffer):
-            if self._ended:
-                return []
+        while True:
+            taken = self._take(most)
+            if taken or self._ended:
+                return taken
             self._ready.clear()
             await self._ready.wait()
+
+    def _take(self, most: int) -> list[Change]:
         taken: list[Change] = []
-        for queue in (self._first, self._buffer):
-            while queue and len(taken) < most:
-                taken.append(queue.popleft())
+        while len(taken) < most and (change := self._next()) is not None:
+            taken.append(change)
         return taken
 
     async def __anext__(self) -> Change:
-        while True:
-            if self._first:
-                return self._first.popleft()
-            if self._buffer:
-                return self._buffer.popleft()
-            if self._ended:
-                raise StopAsyncIteration
-            self._ready.clear()
-            await self._ready.wait()
+        changes = await self.batch(1)
+        if not changes:
+            raise StopAsyncIteration
+        return changes[0]
 
     async def __aenter__(self) -> Subscription:
         return self
@@ -209,6 +233,7 @@ class Informer:
         self._floor = 0  # a resume point older than this: reset (forgotten or never seen)
         self._holes: list[tuple[int, int]] = []  # (from, to): relisted over, not watched
         self._subscribers: set[Subscription] = set()
+        self._listed: dict[str | None, tuple[Body, ...]] = {}  # snapshots, until a change
         self._synced = asyncio.Event()
         self._healthy = False
         self._task: asyncio.Task[None] | None = None
@@ -261,21 +286,26 @@ class Informer:
         for the first list; the snapshot and the registration then happen at once."""
         await self.synced()
         subscription = Subscription(self, where, buffer, namespace)
-        if after is None:
-            first, after = [*self._snapshot(namespace)], -1
-        elif self._can_replay(after, future=future):
+        first: list[Change] = []
+        listed: Sequence[Body] = ()
+        if after is not None and self._can_replay(after, future=future):
             first = [c for c in self._history if c.version > after]
         else:
-            first, after = [Change(Kind.RESET, None, 0), *self._snapshot(namespace)], -1
-        subscription._start([*first, Change(Kind.SYNCED, None, self.version)], after)
+            first = [] if after is None else [Change(Kind.RESET, None, 0)]
+            listed, after = self._snapshot(namespace), -1
+        synced = Change(Kind.SYNCED, None, self.version)
+        subscription._start(first, listed, synced, after)
         self._subscribers.add(subscription)
         return subscription
 
-    def _snapshot(self, namespace: str | None) -> Iterator[Change]:
+    def _snapshot(self, namespace: str | None) -> tuple[Body, ...]:
         """What it holds, in the order it last changed: a subscriber cut off during the
         snapshot may resume after the last version it got (what it misses changed later)."""
-        for obj in sorted(self.objects(namespace), key=version_of):
-            yield Change(Kind.ADDED, obj, version_of(obj))
+        listed = self._listed.get(namespace)
+        if listed is None:
+            listed = tuple(sorted(self.objects(namespace), key=version_of))
+            self._listed[namespace] = listed
+        return listed
 
     def _can_replay(self, after: int, *, future: bool) -> bool:
         if after < self._floor or (after > self.version and not future):
@@ -289,6 +319,7 @@ class Informer:
         self._subscribers.discard(subscription)
 
     def _publish(self, change: Change) -> None:
+        self._listed.clear()  # what it holds has changed (just before this)
         if len(self._history) == self._history.maxlen:
             self._floor = self._history[0].version
             self._holes = [(s, e) for s, e in self._holes if e > self._floor]
@@ -363,6 +394,7 @@ class Informer:
         else:
             self._floor = version
         self._objects = fresh
+        self._listed.clear()
         self._advance(version)
         self._healthy = True
         self._synced.set()

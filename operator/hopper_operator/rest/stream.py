@@ -144,6 +144,16 @@ class EventStream(StreamingResponse):
             # However it ended: the client gone (the body's task cancelled), or done.
             self._streams._closed(self._subscription)
 
+    async def stream_response(self, send: Send) -> None:
+        # Starlette's own keeps the last chunk it wrote (its loop variable) while the stream
+        # waits for the next: for an idle stream, the end of its snapshot, kept for nothing.
+        start = {"type": "http.response.start", "status": self.status_code}
+        await send({**start, "headers": self.raw_headers})
+        async for chunk in self.body_iterator:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            del chunk
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
 
 async def _events(
     streams: Streams, subscription: Subscription, *, single: bool
@@ -159,14 +169,22 @@ async def _events(
             continue
         if not changes:
             return  # closed: the server is shutting down
-        frames, last = _frames(streams, changes, single=single)
-        yield b"".join(frames)  # what is ready: one write
+        chunk, last = _chunk(streams, changes, single=single)
+        # Nothing of this burst is held while the stream waits for the next one.
+        del changes
+        yield chunk  # what is ready: one write
+        del chunk
         if last:
             return
 
 
-def _frames(streams: Streams, changes: list[Change], *, single: bool) -> tuple[list[bytes], bool]:
+def _chunk(streams: Streams, changes: list[Change], *, single: bool) -> tuple[bytes, bool]:
     """The events `changes` make, and whether the stream ends with them."""
+    frames, last = _frames(streams, changes, single=single)
+    return b"".join(frames), last
+
+
+def _frames(streams: Streams, changes: list[Change], *, single: bool) -> tuple[list[bytes], bool]:
     frames: list[bytes] = []
     for change in changes:
         if change.kind is Kind.OVERFLOW:
