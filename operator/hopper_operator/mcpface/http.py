@@ -14,10 +14,11 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import anyio
 from fastapi import FastAPI
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from hopper_operator.mcpface.follow import Followers
 from hopper_operator.mcpface.identity import Bearer
@@ -46,7 +47,42 @@ class Endpoint:
         if scheme.lower() != "bearer" or not token.strip():
             await _unauthenticated(send)
             return
-        await self.manager.handle_request(scope, receive, send)
+        # The SDK's stateless JSON answer waits for the tool with no ear on the connection:
+        # a client that hangs up would leave its call (a wait of minutes) running.
+        client = Hangup(receive)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(client.watch, tasks.cancel_scope)
+            await self.manager.handle_request(scope, client.receive, send)
+            tasks.cancel_scope.cancel()
+
+
+class Hangup:
+    """The request's one reader of the client's messages once its body is in: a hang-up
+    cancels the request (the SDK then ends the transport, and with it the tool's task), and
+    is passed on to whoever in the SDK listens for it (a streamed answer does)."""
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._read = anyio.Event()  # the body is in: the rest is ours to read
+        self._gone = anyio.Event()
+
+    async def receive(self) -> Message:
+        if self._read.is_set():
+            await self._gone.wait()
+            return {"type": "http.disconnect"}
+        message = await self._receive()
+        if message["type"] == "http.disconnect":
+            self._gone.set()
+        elif not message.get("more_body", False):
+            self._read.set()
+        return message
+
+    async def watch(self, request: anyio.CancelScope) -> None:
+        await self._read.wait()
+        while (await self._receive())["type"] != "http.disconnect":
+            pass
+        self._gone.set()
+        request.cancel()
 
 
 async def _unauthenticated(send: Send) -> None:

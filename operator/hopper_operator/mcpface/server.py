@@ -3,8 +3,10 @@ transport. Each request is judged for the identity the transport gives (`identit
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -102,12 +104,18 @@ async def call(
         user = await identity.allowed(tool.verb, namespace)
         return Call(face.store, namespace, user)
 
+    begun = time.monotonic()
+    logger.debug("%s: called", tool.name)
     try:
         return answered(await tool.invoke(params.arguments or {}, start))
     except ValidationError as error:
         return refused(invalid(error), 422)
     except REFUSALS as error:
         return told(error, identity)
+    except asyncio.CancelledError:
+        # The client cancelled it, or left (HTTP: hung up): a wait ends here, not at its timeout.
+        logger.info("%s: cancelled after %.1f s", tool.name, time.monotonic() - begun)
+        raise
 
 
 def protocol_error(error: Exception, identity: Identity) -> MCPError:
