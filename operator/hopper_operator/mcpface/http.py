@@ -50,10 +50,11 @@ class Endpoint:
         # The SDK's stateless JSON answer waits for the tool with no ear on the connection:
         # a client that hangs up would leave its call (a wait of minutes) running.
         client = Hangup(receive)
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(client.watch, tasks.cancel_scope)
-            await self.manager.handle_request(scope, client.receive, send)
-            tasks.cancel_scope.cancel()
+        with client.request:
+            try:
+                await self.manager.handle_request(scope, client.receive, client.sending(send))
+            finally:
+                client.close()
 
 
 class Hangup:
@@ -62,27 +63,43 @@ class Hangup:
     is passed on to whoever in the SDK listens for it (a streamed answer does)."""
 
     def __init__(self, receive: Receive) -> None:
+        self.request = anyio.CancelScope()
         self._receive = receive
-        self._read = anyio.Event()  # the body is in: the rest is ours to read
         self._gone = anyio.Event()
+        self._watching: asyncio.Task[None] | None = None  # once the body is in
+        self._answered = False  # the ASGI server says "disconnect" once the answer is out
 
     async def receive(self) -> Message:
-        if self._read.is_set():
+        if self._watching is not None:
             await self._gone.wait()
             return {"type": "http.disconnect"}
         message = await self._receive()
         if message["type"] == "http.disconnect":
             self._gone.set()
         elif not message.get("more_body", False):
-            self._read.set()
+            # A plain task, not a task group's: this runs for every request, and the
+            # group's bookkeeping costs more than the rest of this endpoint.
+            self._watching = asyncio.create_task(self._watch())
         return message
 
-    async def watch(self, request: anyio.CancelScope) -> None:
-        await self._read.wait()
+    def sending(self, send: Send) -> Send:
+        async def sent(message: Message) -> None:
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                self._answered = True
+
+        return sent
+
+    def close(self) -> None:
+        if self._watching is not None:
+            self._watching.cancel()
+
+    async def _watch(self) -> None:
         while (await self._receive())["type"] != "http.disconnect":
             pass
         self._gone.set()
-        request.cancel()
+        if not self._answered:  # else the request is ending anyway: no need to unwind it
+            self.request.cancel()
 
 
 async def _unauthenticated(send: Send) -> None:

@@ -4,7 +4,6 @@ transport. Each request is judged for the identity the transport gives (`identit
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -57,7 +56,10 @@ def refused(message: str, status: int | None = None) -> types.CallToolResult:
 
 def answered(answer: Answer) -> types.CallToolResult:
     body = answer.body.model_dump(mode="json")
-    content: list[types.ContentBlock] = [types.TextContent(type="text", text=json.dumps(body))]
+    # pydantic's encoder: a third of json.dumps's time on the same dict.
+    content: list[types.ContentBlock] = [
+        types.TextContent(type="text", text=answer.body.model_dump_json())
+    ]
     if answer.note:
         content.insert(0, types.TextContent(type="text", text=answer.note))
     return types.CallToolResult(content=content, structured_content=body)
