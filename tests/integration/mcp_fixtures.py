@@ -3,6 +3,7 @@ api` serving /mcp over plain HTTP, each a real process, driven by the SDK's own 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import subprocess
@@ -12,6 +13,7 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import httpx2
 import mcp_types as types
@@ -98,17 +100,29 @@ def mcp_api(
     control_plane: ControlPlane, crd: None, namespace: str, tmp_path: Path
 ) -> Iterator[str]:
     """`hopper-operator api` over plain HTTP with /mcp on (its default): /mcp's URL."""
-    yield from _api(control_plane, namespace, tmp_path)
+    for url, _ in _api(control_plane, namespace, tmp_path):
+        yield url
 
 
 @pytest.fixture
 def read_only_api(
     control_plane: ControlPlane, crd: None, namespace: str, tmp_path: Path
 ) -> Iterator[str]:
-    yield from _api(control_plane, namespace, tmp_path, "--mcp-read-only")
+    for url, _ in _api(control_plane, namespace, tmp_path, "--mcp-read-only"):
+        yield url
 
 
-def _api(control_plane: ControlPlane, namespace: str, tmp_path: Path, *flags: str) -> Iterator[str]:
+@pytest.fixture
+def verbose_api(
+    control_plane: ControlPlane, crd: None, namespace: str, tmp_path: Path
+) -> Iterator[tuple[str, Path]]:
+    """As `mcp_api`, logging at debug: /mcp's URL and the process's log."""
+    yield from _api(control_plane, namespace, tmp_path, "--verbose")
+
+
+def _api(
+    control_plane: ControlPlane, namespace: str, tmp_path: Path, *flags: str
+) -> Iterator[tuple[str, Path]]:
     from tests.integration.conftest import wait_for
 
     (port,) = free_ports(1)
@@ -130,7 +144,7 @@ def _api(control_plane: ControlPlane, namespace: str, tmp_path: Path, *flags: st
         try:
             wait_for(up, timeout=60, what="the API")
             assert process.poll() is None, log_path.read_text()
-            yield f"{base}/mcp"
+            yield f"{base}/mcp", log_path
         finally:
             process.terminate()
             process.wait(timeout=20)
@@ -155,3 +169,14 @@ async def call(session: ClientSession, tool: str, **arguments: Any) -> types.Cal
     result = await session.call_tool(tool, arguments)
     assert isinstance(result, types.CallToolResult)
     return result
+
+
+async def logged(path: Path, line: str, within: float = 30) -> str:
+    """The first line of the log at `path` that holds `line`, once it is there."""
+    async with asyncio.timeout(within):
+        while True:
+            written = await anyio.Path(path).read_text()
+            found = [seen for seen in written.splitlines() if line in seen]
+            if found:
+                return found[0]
+            await asyncio.sleep(0.05)

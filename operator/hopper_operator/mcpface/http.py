@@ -14,10 +14,11 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import anyio
 from fastapi import FastAPI
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from hopper_operator.mcpface.follow import Followers
 from hopper_operator.mcpface.identity import Bearer
@@ -46,7 +47,59 @@ class Endpoint:
         if scheme.lower() != "bearer" or not token.strip():
             await _unauthenticated(send)
             return
-        await self.manager.handle_request(scope, receive, send)
+        # The SDK's stateless JSON answer waits for the tool with no ear on the connection:
+        # a client that hangs up would leave its call (a wait of minutes) running.
+        client = Hangup(receive)
+        with client.request:
+            try:
+                await self.manager.handle_request(scope, client.receive, client.sending(send))
+            finally:
+                client.close()
+
+
+class Hangup:
+    """The request's one reader of the client's messages once its body is in: a hang-up
+    cancels the request (the SDK then ends the transport, and with it the tool's task), and
+    is passed on to whoever in the SDK listens for it (a streamed answer does)."""
+
+    def __init__(self, receive: Receive) -> None:
+        self.request = anyio.CancelScope()
+        self._receive = receive
+        self._gone = anyio.Event()
+        self._watching: asyncio.Task[None] | None = None  # once the body is in
+        self._answered = False  # the ASGI server says "disconnect" once the answer is out
+
+    async def receive(self) -> Message:
+        if self._watching is not None:
+            await self._gone.wait()
+            return {"type": "http.disconnect"}
+        message = await self._receive()
+        if message["type"] == "http.disconnect":
+            self._gone.set()
+        elif not message.get("more_body", False):
+            # A plain task, not a task group's: this runs for every request, and the
+            # group's bookkeeping costs more than the rest of this endpoint.
+            self._watching = asyncio.create_task(self._watch())
+        return message
+
+    def sending(self, send: Send) -> Send:
+        async def sent(message: Message) -> None:
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                self._answered = True
+
+        return sent
+
+    def close(self) -> None:
+        if self._watching is not None:
+            self._watching.cancel()
+
+    async def _watch(self) -> None:
+        while (await self._receive())["type"] != "http.disconnect":
+            pass
+        self._gone.set()
+        if not self._answered:  # else the request is ending anyway: no need to unwind it
+            self.request.cancel()
 
 
 async def _unauthenticated(send: Send) -> None:

@@ -3,8 +3,9 @@ transport. Each request is judged for the identity the transport gives (`identit
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -55,7 +56,10 @@ def refused(message: str, status: int | None = None) -> types.CallToolResult:
 
 def answered(answer: Answer) -> types.CallToolResult:
     body = answer.body.model_dump(mode="json")
-    content: list[types.ContentBlock] = [types.TextContent(type="text", text=json.dumps(body))]
+    # pydantic's encoder: a third of json.dumps's time on the same dict.
+    content: list[types.ContentBlock] = [
+        types.TextContent(type="text", text=answer.body.model_dump_json())
+    ]
     if answer.note:
         content.insert(0, types.TextContent(type="text", text=answer.note))
     return types.CallToolResult(content=content, structured_content=body)
@@ -102,12 +106,18 @@ async def call(
         user = await identity.allowed(tool.verb, namespace)
         return Call(face.store, namespace, user)
 
+    begun = time.monotonic()
+    logger.debug("%s: called", tool.name)
     try:
         return answered(await tool.invoke(params.arguments or {}, start))
     except ValidationError as error:
         return refused(invalid(error), 422)
     except REFUSALS as error:
         return told(error, identity)
+    except asyncio.CancelledError:
+        # The client cancelled it, or left (HTTP: hung up): a wait ends here, not at its timeout.
+        logger.info("%s: cancelled after %.1f s", tool.name, time.monotonic() - begun)
+        raise
 
 
 def protocol_error(error: Exception, identity: Identity) -> MCPError:
