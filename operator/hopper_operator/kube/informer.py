@@ -137,6 +137,7 @@ class Subscription:
             seen = self._see(Change(Kind.ADDED, obj, version_of(obj)))
             if seen is not None:
                 return seen
+        self._listed = ()  # read through: bodies replaced since are not kept alive by it
         if self._synced is not None:
             synced, self._synced = self._synced, None
             return synced
