@@ -84,5 +84,5 @@ async def delete(store: Store, namespace: str, name: str, *, user: str, purge: b
     if mapping.phase_of(obj) is not Phase.TERMINATED:
         await lifecycle.perform(store, obj, Verb.TERMINATE, wait=False, within=1)
     if purge:
-        await store.delete(namespace, name)
+        await store.delete(namespace, name, uid=obj["metadata"]["uid"])
     logger.info("%s deleted instance %s/%s (purge: %s)", user, namespace, name, purge)

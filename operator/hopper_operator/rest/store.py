@@ -50,8 +50,10 @@ class Store:
         self.cache.remember(patched)
         return patched
 
-    async def delete(self, namespace: str, name: str) -> None:
-        await self.kube.delete(instance_path(namespace, name))
+    async def delete(self, namespace: str, name: str, *, uid: str) -> None:
+        """Delete the object of `uid` only: never one recreated under the name meanwhile
+        (409). No resourceVersion: the operator's status writes move it on, rightly."""
+        await self.kube.delete(instance_path(namespace, name), preconditions={"uid": uid})
         self.cache.forget(namespace, name)
 
     async def wait(
